@@ -1,0 +1,52 @@
+"""diffprob: measure the probability behind diffusion models.
+
+Two halves that explain each other:
+
+* image statistics -- Gaussian noise and its distribution, per-channel colour
+  PMFs/CDFs, joint and conditional histograms, entropy and mutual information;
+* a sprite-scale DDPM -- forward process, context U-Net, DDPM/DDIM sampling with
+  classifier-free guidance, and an embedded procedural sprite data set.
+
+Public names are imported lazily (PEP 562) so that ``import diffprob`` and the
+statistics commands never pay for importing torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+# name -> submodule that defines it. Keep each half in its own block.
+_LAZY = {
+    # errors
+    "DiffprobError": "errors",
+    "ParameterError": "errors",
+    "ImageReadError": "errors",
+    "ImageWriteError": "errors",
+    "DataError": "errors",
+    "CheckpointError": "errors",
+    # --- image statistics ---
+    # --- sprites and data ---
+    # --- diffusion model ---
+    # --- evaluation ---
+}
+
+_SUBMODULES = {"plot", "cli"}
+
+__all__ = sorted(_LAZY) + sorted(_SUBMODULES)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        module = importlib.import_module(f".{_LAZY[name]}", __name__)
+        value = getattr(module, name)
+        globals()[name] = value  # later look-ups skip __getattr__
+        return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

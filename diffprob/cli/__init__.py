@@ -1,0 +1,80 @@
+"""The ``diffprob`` command line.
+
+Each verb lives in its own module of this package and exposes
+``register(subparsers)``, which adds its parser and sets ``func`` to the callable
+that runs it. The modules import heavy libraries (torch, matplotlib) inside their
+``run`` functions so ``diffprob --help`` and the statistics verbs stay fast.
+
+Conventions: results on stdout, diagnostics on stderr, ``--json`` for machines,
+exit 0 on success, 1 on a user error (one line, no traceback), 2 on a usage error,
+130 on Ctrl-C. Outputs never overwrite inputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .. import __version__
+from ..errors import DiffprobError
+
+# Order of appearance in ``diffprob --help``.
+COMMANDS = [
+    "noise",
+    "hist",
+    "joint",
+    "data",
+    "forward",
+    "train",
+    "sample",
+    "evaluate",
+    "demo",
+]
+
+EPILOG = """\
+examples:
+  diffprob noise photo.png --mean 0 --var 0.01 --seed 1
+  diffprob hist paintings/ --space hsv --csv palette.csv
+  diffprob joint photo.png --x R --y G --given R=128
+  diffprob sample --context hero --guidance 2 -o heroes.png
+  diffprob demo --out diffprob-demo
+
+Run 'diffprob COMMAND --help' for the options of one command.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="diffprob",
+        description="Measure the probability behind diffusion models.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        module = importlib.import_module(f".{name}", __name__)
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        status = args.func(args)
+    except DiffprobError as exc:
+        print(f"diffprob {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # e.g. an output folder that cannot be written
+        print(f"diffprob {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"diffprob {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0 if status is None else int(status)

@@ -1,0 +1,10 @@
+"""`diffprob data` (not yet implemented)."""
+
+
+def register(subparsers):
+    parser = subparsers.add_parser("data", help="(not yet implemented)")
+    parser.set_defaults(func=run)
+
+
+def run(args):
+    raise NotImplementedError("diffprob data")

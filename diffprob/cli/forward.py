@@ -1,0 +1,10 @@
+"""`diffprob forward` (not yet implemented)."""
+
+
+def register(subparsers):
+    parser = subparsers.add_parser("forward", help="(not yet implemented)")
+    parser.set_defaults(func=run)
+
+
+def run(args):
+    raise NotImplementedError("diffprob forward")
