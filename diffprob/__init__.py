@@ -29,6 +29,8 @@ _LAZY = {
     # --- image statistics ---
     # --- sprites and data ---
     # --- diffusion model ---
+    "NoiseSchedule": "schedule",
+    "ScheduleConfig": "schedule",
     # --- evaluation ---
 }
 

@@ -29,6 +29,7 @@ COMMANDS = [
     "train",
     "sample",
     "evaluate",
+    "classifier",
     "demo",
 ]
 
