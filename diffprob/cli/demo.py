@@ -1,10 +1,153 @@
-"""`diffprob demo` (not yet implemented)."""
+"""`diffprob demo`: write a folder of figures from the shipped sample image.
+
+The demo is a list of steps, :data:`STEPS`. Each step takes the
+:class:`DemoContext` and returns the paths of the files it wrote; ``run``
+prints one line per file. Later halves add their steps by appending to
+:data:`STEPS` (``@demo_step``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ._common import info
+
+EPILOG = """\
+examples:
+  diffprob demo
+  diffprob demo --out figures/
+"""
+
+NOISE_MEAN = 0.0
+NOISE_VAR = 0.01
+SEED = 0
+
+
+@dataclass
+class DemoContext:
+    """What every demo step gets: the output folder, the sample image, a seed."""
+
+    out: Path
+    image: object  # RGB uint8 ndarray (imported lazily)
+    seed: int = SEED
+    shared: dict = field(default_factory=dict)  # results steps pass on to later steps
+
+
+STEPS: list[Callable[[DemoContext], list[Path]]] = []
+
+
+def demo_step(func: Callable[[DemoContext], list[Path]]):
+    """Append ``func`` to :data:`STEPS` (decorator)."""
+    STEPS.append(func)
+    return func
+
+
+def _save(fig, path: Path) -> Path:
+    from ..plot import save_figure
+
+    save_figure(fig, path)
+    return path
+
+
+@demo_step
+def noise_step(ctx: DemoContext) -> list[Path]:
+    """Original, noisy image and the noise distribution it drew."""
+    from ..io import save_image, to_uint8
+    from ..noise import add_gaussian_noise
+    from ..plot import plot_noise_distribution, plot_noisy_pair
+
+    noisy = to_uint8(add_gaussian_noise(ctx.image, NOISE_MEAN, NOISE_VAR, rng=ctx.seed).image)
+    ctx.shared["noisy"] = noisy
+    paths = [ctx.out / "original.png", ctx.out / "noisy.png"]
+    save_image(paths[0], ctx.image)
+    save_image(paths[1], noisy)
+    paths.append(
+        _save(
+            plot_noisy_pair(ctx.image, noisy, mean=NOISE_MEAN, var=NOISE_VAR),
+            ctx.out / "noisy_pair.png",
+        )
+    )
+    paths.append(
+        _save(
+            plot_noise_distribution(ctx.image, NOISE_MEAN, NOISE_VAR, noisy=noisy),
+            ctx.out / "noise_distribution.png",
+        )
+    )
+    # One dark pixel value: a third of its noise is clipped onto 0.
+    paths.append(
+        _save(plot_noise_distribution(10, NOISE_MEAN, NOISE_VAR), ctx.out / "noise_pmf_pixel10.png")
+    )
+    return paths
+
+
+@demo_step
+def histogram_step(ctx: DemoContext) -> list[Path]:
+    """Per-channel PMF/CDF in RGB and HSV, and clean vs noisy compared."""
+    from ..histograms import channel_histograms
+    from ..plot import plot_channel_histograms, plot_channel_pmfs_compare
+
+    paths = []
+    for space in ("rgb", "hsv"):
+        h = channel_histograms(ctx.image, space=space)
+        paths.append(_save(plot_channel_histograms(h), ctx.out / f"hist_{space}.png"))
+    clean = channel_histograms(ctx.image, bins=64)
+    noisy = channel_histograms(ctx.shared["noisy"], bins=64) if "noisy" in ctx.shared else clean
+    fig = plot_channel_pmfs_compare({"clean": clean, f"noisy (var={NOISE_VAR:g})": noisy})
+    paths.append(_save(fig, ctx.out / "hist_clean_vs_noisy.png"))
+    return paths
+
+
+@demo_step
+def joint_step(ctx: DemoContext) -> list[Path]:
+    """Joint R-G (linear and log) and P(G | R = v) for a few v."""
+    from ..joint import joint_histogram
+    from ..plot import plot_conditionals, plot_joint_histogram
+
+    joint = joint_histogram(ctx.image, "R", "G", bins=64)
+    return [
+        _save(plot_joint_histogram(joint, log=True), ctx.out / "joint_RG_log.png"),
+        _save(plot_joint_histogram(joint, log=False), ctx.out / "joint_RG_linear.png"),
+        _save(plot_conditionals(joint, [50, 100, 150, 220]), ctx.out / "conditional_G_given_R.png"),
+    ]
 
 
 def register(subparsers):
-    parser = subparsers.add_parser("demo", help="(not yet implemented)")
+    parser = subparsers.add_parser(
+        "demo",
+        help="write a folder of figures from the sample image",
+        description=(
+            "Run every analysis on the sample image that ships in data/ (or an identical "
+            "procedurally generated one) and write the figures to a folder: noise and its "
+            "8-bit distribution, channel PMFs/CDFs, joint and conditional histograms."
+        ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        default="diffprob-demo",
+        help="folder for the figures, created if needed (default: diffprob-demo)",
+    )
     parser.set_defaults(func=run)
 
 
-def run(args):
-    raise NotImplementedError("diffprob demo")
+def run(args) -> int:
+    from ..errors import ImageWriteError
+    from ..samples import sample_image
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ImageWriteError(f"--out {str(out)!r} exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    ctx = DemoContext(out=out, image=sample_image())
+    for step in STEPS:
+        start = time.perf_counter()
+        for path in step(ctx):
+            print(path)
+        info(f"  ({step.__name__}: {time.perf_counter() - start:.1f} s)")
+    return 0
