@@ -1,10 +1,259 @@
-"""`diffprob classifier` (not yet implemented)."""
+"""`diffprob classifier`: train or check the sprite classifier used by `diffprob evaluate`."""
+
+from __future__ import annotations
+
+import argparse
+
+from ._common import check_range, finite_float, info, output_path, positive_int, print_json
+
+EPILOG = """\
+examples:
+  diffprob classifier train                      # retrain the shipped weights
+  diffprob classifier train --steps 300 --n 5000 -o my_classifier.pt
+  diffprob classifier train --data sprites.npz --size 16 -o npz_classifier.pt
+  diffprob classifier eval                       # held-out accuracy of the shipped weights
+  diffprob classifier eval --classifier my_classifier.pt --n-test 2000 --json
+"""
+
+DEFAULT_OUTPUT = "data/classifier/sprite_classifier16.pt"
 
 
 def register(subparsers):
-    parser = subparsers.add_parser("classifier", help="(not yet implemented)")
-    parser.set_defaults(func=run)
+    parser = subparsers.add_parser(
+        "classifier",
+        help="train or check the sprite classifier that evaluation uses",
+        description=(
+            "The small CNN whose predictions give evaluation's conditional accuracy and "
+            "whose penultimate features give its FD and KID (instead of Inception). "
+            "'train' fits it on labelled sprites and reports held-out accuracy; 'eval' "
+            "measures a saved classifier on held-out sprites."
+        ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    parser.set_defaults(func=_missing_action, parser=parser)
+
+    train = actions.add_parser(
+        "train",
+        help="train a classifier and save its weights",
+        description=(
+            "Train the sprite classifier. With --data sprites (default) the training "
+            "sprites come from the embedded generator with --data-seed and the held-out "
+            "test sprites from --data-seed + 1; with a file or folder, a stratified "
+            "--test-fraction is held out."
+        ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_data_options(train)
+    add = train.add_argument
+    add(
+        "--n",
+        type=positive_int,
+        default=20000,
+        help="training sprites from the generator (default: 20000; files: all)",
+    )
+    add("--steps", type=positive_int, default=1500, help="optimizer steps (default: 1500)")
+    add("--batch-size", type=positive_int, default=128, help="batch size (default: 128)")
+    add("--lr", type=finite_float, default=3e-3, help="peak AdamW learning rate (default: 3e-3)")
+    add(
+        "--width",
+        type=positive_int,
+        default=32,
+        help="channels of the first conv block, a multiple of 8 (default: 32)",
+    )
+    add(
+        "--feature-dim",
+        type=positive_int,
+        default=64,
+        help="size of the feature vector used for FD/KID (default: 64)",
+    )
+    add("--seed", type=int, default=0, help="seed of weights, batches and flips (default: 0)")
+    add("--device", default="cpu", help="auto, cpu, cuda or mps (default: cpu)")
+    add(
+        "--threads",
+        type=positive_int,
+        default=None,
+        help="torch CPU threads (default: torch's choice)",
+    )
+    add(
+        "-o",
+        "--output",
+        metavar="PATH",
+        default=None,
+        help=f"weights file to write (default: {DEFAULT_OUTPUT})",
+    )
+    add("--json", action="store_true", help="print a JSON summary on stdout")
+    train.set_defaults(func=run_train)
+
+    check = actions.add_parser(
+        "eval",
+        help="held-out accuracy of a saved classifier",
+        description="Accuracy (overall and per class) of a classifier on held-out sprites.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_data_options(check)
+    check.add_argument(
+        "--classifier",
+        metavar="PATH",
+        default=None,
+        help=f"weights file (default: the shipped {DEFAULT_OUTPUT})",
+    )
+    check.add_argument("--json", action="store_true", help="print JSON on stdout")
+    check.set_defaults(func=run_eval)
 
 
-def run(args):
-    raise NotImplementedError("diffprob classifier")
+def _add_data_options(parser):
+    add = parser.add_argument
+    add(
+        "--data",
+        default="sprites",
+        metavar="SOURCE",
+        help="'sprites' (embedded generator, default), an .npz, the course's .npy, or a "
+        "folder of class sub-folders",
+    )
+    add("--size", type=int, default=16, choices=(16, 32), help="image size (default: 16)")
+    add(
+        "--data-seed",
+        type=int,
+        default=1,
+        help="generator seed of the training sprites; test sprites use seed + 1 (default: 1)",
+    )
+    add(
+        "--n-test",
+        type=positive_int,
+        default=5000,
+        help="held-out test sprites from the generator (default: 5000)",
+    )
+    add(
+        "--test-fraction",
+        type=finite_float,
+        default=0.1,
+        help="fraction held out of a file or folder --data (default: 0.1)",
+    )
+
+
+def _missing_action(args):
+    import sys
+
+    args.parser.print_help(sys.stderr)
+    return 2
+
+
+def _split(args, n_train):
+    """(train, test) SpriteData following --data, --data-seed, --n-test, --test-fraction."""
+    from ..data import load_sprite_data, split_train_test
+
+    check_range("--test-fraction", args.test_fraction, 0.0, 1.0)
+    if args.data == "sprites":
+        train = None
+        if n_train:
+            train = load_sprite_data("sprites", n=n_train, size=args.size, seed=args.data_seed)
+        test = load_sprite_data("sprites", n=args.n_test, size=args.size, seed=args.data_seed + 1)
+        return train, test
+    data = load_sprite_data(args.data, size=args.size)
+    return split_train_test(data, args.test_fraction, seed=args.data_seed)
+
+
+def _accuracy_summary(model, test) -> dict:
+    import numpy as np
+
+    from ..classifier import predict
+
+    pred = predict(model, test.images)
+    per_class = {
+        name: float((pred[test.labels == c] == c).mean()) if (test.labels == c).any() else None
+        for c, name in enumerate(model.class_names)
+    }
+    confusion = np.zeros((len(model.class_names),) * 2, dtype=np.int64)
+    np.add.at(confusion, (test.labels, pred), 1)
+    return {
+        "accuracy": float((pred == test.labels).mean()),
+        "per_class_accuracy": per_class,
+        "confusion": confusion.tolist(),
+        "n_test": len(test),
+    }
+
+
+def _print_summary(summary, class_names):
+    print(f"held-out accuracy: {summary['accuracy']:.4f} on {summary['n_test']} sprites")
+    for name, acc in summary["per_class_accuracy"].items():
+        print(f"  {name:<12} {'-' if acc is None else f'{acc:.4f}'}")
+    print("confusion (rows: true class, columns: predicted):")
+    for name, row in zip(class_names, summary["confusion"], strict=True):
+        print(f"  {name:<12} " + " ".join(f"{v:5d}" for v in row))
+
+
+def run_train(args):
+    import torch
+
+    from ..classifier import default_classifier_path, save_classifier, train_classifier
+    from ..errors import ParameterError
+    from ..training import resolve_device
+
+    if args.width % 8:
+        raise ParameterError(f"--width must be a multiple of 8, got {args.width}")
+    device = resolve_device(args.device)
+    train, test = _split(args, args.n)
+    default = default_classifier_path()
+    out = output_path(args.output, str(default), inputs=[args.data])
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    info(
+        f"training on {len(train)} sprites ({train.source}), {args.steps} steps, "
+        f"batch {args.batch_size}, device {device}"
+    )
+    model = train_classifier(
+        train,
+        steps=args.steps,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        width=args.width,
+        feature_dim=args.feature_dim,
+        device=device,
+        progress=True,
+    )
+    summary = _accuracy_summary(model, test)
+    metadata = dict(model.train_info)
+    metadata.update(
+        data_source=train.source,
+        test_source=test.source,
+        test_accuracy=summary["accuracy"],
+        device=str(device),
+        torch_version=str(torch.__version__),
+    )
+    save_classifier(model, out, metadata=metadata)
+    result = {"output": str(out), **metadata, **summary}
+    if args.json:
+        print_json(result)
+    else:
+        _print_summary(summary, model.class_names)
+        print(f"wall time {metadata['wall_time_s']:.1f} s; wrote {out}")
+    return 0
+
+
+def run_eval(args):
+    from ..classifier import load_classifier
+
+    model = load_classifier(args.classifier)
+    if model.image_size != args.size:
+        args.size = model.image_size
+    _, test = _split(args, 0)
+    if tuple(test.class_names) != model.class_names:
+        from ..errors import DataError
+
+        raise DataError(
+            f"the classifier knows classes {list(model.class_names)}, "
+            f"the data {list(test.class_names)}"
+        )
+    summary = _accuracy_summary(model, test)
+    if args.json:
+        print_json(
+            {"classifier": args.classifier or "shipped", **summary, "train_info": model.train_info}
+        )
+    else:
+        _print_summary(summary, model.class_names)
+    return 0

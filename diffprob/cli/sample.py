@@ -1,10 +1,383 @@
-"""`diffprob sample` (not yet implemented)."""
+"""`diffprob sample`: draw sprites from a trained model (DDPM/DDIM, guidance, inpainting)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from ._common import check_range, finite_float, info, output_path, positive_int, print_json
+
+EPILOG = """\
+examples:
+  diffprob sample --n 64 --seed 0 -o grid.png
+  diffprob sample --context hero --guidance 2 --steps 50 -o heroes.png --gif heroes.gif
+  diffprob sample --context "0.6*food+0.4*spell" --guidance 1 --seed 3
+  diffprob sample --per-class 8 --guidance 2 -o classes.png --npz classes.npz
+  diffprob sample --sampler ddpm --seed 1 --gif denoise.gif
+  diffprob sample --inpaint sprite.png --mask mask.png --n 16 --resample 5 -o fixed.png
+  diffprob sample --ckpt runs/try/checkpoint.pt --device cuda --json
+"""
+
+IMAGE_SUFFIXES = (".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
 
 
 def register(subparsers):
-    parser = subparsers.add_parser("sample", help="(not yet implemented)")
+    parser = subparsers.add_parser(
+        "sample",
+        help="draw sprites from a trained model (DDPM/DDIM, guidance, inpainting)",
+        description=(
+            "Sample images from a trained diffusion model and write them as one grid. "
+            "Samplers: DDPM (Ho et al. algorithm 2, all T steps) or DDIM (Song et al. eq. 12, "
+            "any number of steps, noise scale eta). Context picks the class; classifier-free "
+            "guidance uses eps~ = (1 + w) eps(x, c) - w eps(x, null) (w = 0: plain "
+            "conditional). With --inpaint/--mask, regenerates the white part of the mask "
+            "consistently with the rest of the image (RePaint)."
+        ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add = parser.add_argument
+    add(
+        "--ckpt",
+        metavar="CKPT",
+        default=None,
+        help="checkpoint file (default: the shipped data/checkpoints/sprites16_small.pt)",
+    )
+    add(
+        "--n",
+        type=positive_int,
+        default=64,
+        help="number of images (default: 64); with --inpaint, variants of the image",
+    )
+    add(
+        "--sampler",
+        choices=("ddim", "ddpm"),
+        default="ddim",
+        help="ddim (default; few steps) or ddpm (ancestral, all T steps)",
+    )
+    add(
+        "--steps",
+        type=int,
+        default=None,
+        help="DDIM steps, 1..T (default: 25); DDPM always takes T steps",
+    )
+    add(
+        "--eta",
+        type=finite_float,
+        default=0.0,
+        help="DDIM noise scale in [0, 1]: 0 deterministic (default), 1 DDPM-like",
+    )
+    add(
+        "--context",
+        default=None,
+        metavar="SPEC",
+        help="class to draw: a name ('hero'), an index ('2'), or a mixture "
+        "('0.6*food+0.4*spell'); default: none (unconditional)",
+    )
+    add(
+        "--per-class",
+        type=positive_int,
+        default=None,
+        metavar="K",
+        help="K samples of every class, one row per class (replaces --n and --context)",
+    )
+    add(
+        "--guidance",
+        type=finite_float,
+        default=0.0,
+        metavar="W",
+        help="classifier-free guidance weight w >= 0 (default: 0 = plain conditional)",
+    )
+    add(
+        "--seed",
+        type=int,
+        default=None,
+        help="random seed (default: a fresh one, printed so the run can be repeated)",
+    )
+    add(
+        "--variance",
+        choices=("beta", "posterior"),
+        default="beta",
+        help="DDPM noise variance sigma_t^2: beta_t (default, the course's) or the "
+        "posterior variance",
+    )
+    add(
+        "--no-clip",
+        dest="clip_x0",
+        action="store_false",
+        help="do not clip the predicted x0 to [-1, 1] inside each step",
+    )
+    add(
+        "-o",
+        "--output",
+        metavar="OUT",
+        default=None,
+        help="sample grid image to write (default: samples.png)",
+    )
+    add(
+        "--ncols",
+        type=positive_int,
+        default=None,
+        help="images per grid row (default: ceil(sqrt(n)), or K with --per-class)",
+    )
+    add(
+        "--scale",
+        type=positive_int,
+        default=4,
+        help="nearest-neighbour upscaling of the grid and GIF (default: 4)",
+    )
+    add("--gif", metavar="GIF", default=None, help="also write the denoising animation (.gif)")
+    add(
+        "--gif-every",
+        type=positive_int,
+        default=None,
+        metavar="K",
+        help="one GIF frame every K steps (default: about 40 frames in all)",
+    )
+    add(
+        "--npz",
+        metavar="NPZ",
+        default=None,
+        help="also write the samples as .npz: images (uint8 N,H,W,3), x (float32 "
+        "N,C,H,W in [-1, 1]), context, class_names, settings (JSON)",
+    )
+    add(
+        "--device",
+        default="auto",
+        help="auto (CUDA, then MPS, then CPU; default), cpu, cuda, cuda:N or mps",
+    )
+    add(
+        "--inpaint",
+        metavar="IMG",
+        default=None,
+        help="image to inpaint (resized to the model's size if needed); needs --mask",
+    )
+    add(
+        "--mask",
+        metavar="MASK",
+        default=None,
+        help="mask image for --inpaint: white (> 127) = regenerate, black = keep",
+    )
+    add(
+        "--resample",
+        type=positive_int,
+        default=1,
+        metavar="R",
+        help="RePaint resampling: redo each stretch of steps R times (default: 1 = off)",
+    )
+    add(
+        "--jump",
+        type=positive_int,
+        default=1,
+        metavar="J",
+        help="RePaint jump length in steps (default: 1)",
+    )
+    add("--no-progress", dest="progress", action="store_false", help="no progress bar on stderr")
+    add("--json", action="store_true", help="print a JSON summary instead of text")
     parser.set_defaults(func=run)
 
 
-def run(args):
-    raise NotImplementedError("diffprob sample")
+def _load_checkpoint(path_arg, device):
+    from ..checkpoint import DEFAULT_CHECKPOINT, Checkpoint, default_checkpoint_path
+    from ..errors import CheckpointError
+
+    path = Path(path_arg) if path_arg is not None else default_checkpoint_path()
+    if path_arg is None and not path.is_file():
+        raise CheckpointError(
+            f"the shipped checkpoint {str(DEFAULT_CHECKPOINT)!r} is not installed; "
+            "pass --ckpt (train one with 'diffprob train')"
+        )
+    ckpt = Checkpoint.load(path)
+    ema = ckpt.ema_state is not None
+    if not ema:
+        info(f"{path.name} has no EMA weights; sampling with the raw weights")
+    return path, ckpt, ckpt.build_model(ema=ema, device=device), ckpt.build_schedule()
+
+
+def _load_inpaint_inputs(args, size):
+    import cv2
+    import numpy as np
+
+    from ..errors import ParameterError
+    from ..io import load_image
+
+    image = load_image(args.inpaint)
+    mask = load_image(args.mask)
+    if image.shape != mask.shape:
+        raise ParameterError(
+            f"--mask is {mask.shape[1]}x{mask.shape[0]} but --inpaint is "
+            f"{image.shape[1]}x{image.shape[0]}"
+        )
+    if image.shape[:2] != (size, size):
+        info(f"resizing {image.shape[1]}x{image.shape[0]} to the model's {size}x{size}")
+        image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+        mask = cv2.resize(mask, (size, size), interpolation=cv2.INTER_NEAREST)
+    regenerate = mask.mean(axis=2) > 127
+    if not regenerate.any():
+        raise ParameterError("--mask has no white pixels: nothing to regenerate")
+    x0 = image.transpose(2, 0, 1).astype(np.float32) / np.float32(127.5) - np.float32(1.0)
+    return x0, regenerate.astype(np.float32)
+
+
+def run(args) -> int:
+    import json
+    import secrets
+    import time
+
+    import numpy as np
+    import torch
+
+    from ..data import from_model_range
+    from ..errors import ParameterError
+    from ..grid import make_grid
+    from ..io import save_image
+    from ..sampling import inpaint, make_sampler, parse_context, per_class_context, sample
+    from ..training import resolve_device
+
+    # -- validate everything before writing anything ------------------------------------
+    check_range("--eta", args.eta, 0, 1)
+    check_range("--guidance", args.guidance, 0, None)
+    if args.seed is not None and args.seed < 0:
+        raise ParameterError(f"--seed must be >= 0, got {args.seed}")
+    if (args.inpaint is None) != (args.mask is None):
+        raise ParameterError("--inpaint and --mask go together")
+    if args.per_class is not None and args.context is not None:
+        raise ParameterError("--per-class draws every class; drop --context")
+    if args.per_class is not None and args.inpaint is not None:
+        raise ParameterError("--per-class cannot be combined with --inpaint")
+    if args.sampler == "ddpm" and args.eta != 0:
+        raise ParameterError("--eta is a DDIM option (DDPM's noise is set by --variance)")
+    device = resolve_device(args.device)
+    suffix = Path(args.output or "samples.png").suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        raise ParameterError(
+            f"-o must be a lossless image ({', '.join(IMAGE_SUFFIXES)}), got {args.output!r}"
+        )
+    wanted = {flag: value for flag, value in (("--gif", args.gif), ("--npz", args.npz)) if value}
+    for flag, value in wanted.items():
+        if Path(value).suffix.lower() != flag.replace("--", "."):
+            raise ParameterError(
+                f"{flag} must name a {flag.replace('--', '.')} file, got {value!r}"
+            )
+    names = [
+        Path(v).expanduser().resolve() for v in (args.output or "samples.png", *wanted.values())
+    ]
+    if len(set(names)) != len(names):
+        raise ParameterError("-o, --gif and --npz must name different files")
+
+    ckpt_path, ckpt, model, schedule = _load_checkpoint(args.ckpt, device)
+    class_names = ckpt.class_names
+    n_cfeat = model.config.n_cfeat
+    step_maker = make_sampler(schedule, args.sampler, steps=args.steps, eta=args.eta)
+    if args.per_class is not None:
+        n, ncols = args.per_class * n_cfeat, args.ncols or args.per_class
+        context = per_class_context(n_cfeat, args.per_class)
+        context_desc = "per-class"
+    else:
+        n, ncols = args.n, args.ncols or math.ceil(math.sqrt(args.n))
+        context = parse_context(args.context, class_names, n_cfeat)
+        context = None if args.context is None else context
+        context_desc = args.context
+    if args.inpaint is not None:
+        image, mask = _load_inpaint_inputs(args, model.config.image_size)
+
+    # Output paths last: output_path creates missing folders.
+    inputs = [p for p in (args.ckpt, args.inpaint, args.mask) if p is not None]
+    out = output_path(args.output, "samples.png", inputs=inputs)
+    extra = {flag: output_path(value, value, inputs=inputs) for flag, value in wanted.items()}
+
+    # -- sample ---------------------------------------------------------------------------
+    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+    generator = torch.Generator().manual_seed(seed)
+    n_steps = len(step_maker.timesteps)
+    every = 0
+    if "--gif" in extra:
+        every = args.gif_every or max(1, round(n_steps * (2 if args.inpaint else 1) / 40))
+    common = dict(
+        sampler=args.sampler,
+        steps=args.steps,
+        eta=args.eta,
+        context=context,
+        guidance=args.guidance,
+        generator=generator,
+        device=device,
+        trajectory_every=every,
+        progress=args.progress,
+        class_names=class_names,
+        clip_x0=args.clip_x0,
+        variance=args.variance,
+    )
+    start = time.perf_counter()
+    if args.inpaint is not None:
+        result = inpaint(
+            model,
+            schedule,
+            torch.from_numpy(image),
+            torch.from_numpy(mask),
+            n=n,
+            resample=args.resample,
+            jump_length=args.jump,
+            **common,
+        )
+    else:
+        result = sample(model, schedule, n, **common)
+    seconds = time.perf_counter() - start
+
+    # -- write ----------------------------------------------------------------------------
+    images = from_model_range(result.images)
+    save_image(out, make_grid(images, ncols, scale=args.scale))
+    if result.context is None or args.per_class is not None:
+        context_weights = None
+    else:
+        context_weights = result.context[0].tolist()
+    settings = {
+        "checkpoint": str(ckpt_path),
+        "n": n,
+        **result.info,
+        "context": context_desc,
+        "context_weights": context_weights,
+        "class_names": list(class_names),
+        "seed": seed,
+        "device": str(device),
+        "seconds": round(seconds, 3),
+        "output": str(out),
+    }
+    if args.inpaint is not None:
+        settings.update(inpaint=str(args.inpaint), mask=str(args.mask))
+    if "--gif" in extra:
+        from ..animation import save_denoising_gif
+
+        save_denoising_gif(result, extra["--gif"], ncols=ncols, scale=args.scale)
+        settings["gif"] = str(extra["--gif"])
+        settings["gif_frames"] = len(result.trajectory)
+    if "--npz" in extra:
+        ctx = result.context.numpy() if result.context is not None else np.zeros((n, n_cfeat))
+        np.savez_compressed(
+            extra["--npz"],
+            images=images,
+            x=result.images.numpy().astype(np.float32),
+            context=ctx.astype(np.float32),
+            class_names=np.array(class_names, dtype=str),
+            settings=np.array(json.dumps(settings)),
+        )
+        settings["npz"] = str(extra["--npz"])
+
+    if args.json:
+        print_json(settings)
+    else:
+        what = f"context {context_desc!r}" if context_desc else "unconditional"
+        sampler = (
+            f"DDIM {n_steps} steps, eta {args.eta:g}"
+            if args.sampler == "ddim"
+            else f"DDPM {n_steps} steps ({args.variance} variance)"
+        )
+        verb = "inpainted" if args.inpaint else "sampled"
+        print(
+            f"{verb} {n} images in {seconds:.1f} s on {device}: {sampler}, {what}, "
+            f"guidance {args.guidance:g}, seed {seed}"
+        )
+        for key in ("output", "gif", "npz"):
+            if key in settings:
+                print(f"wrote {settings[key]}")
+    return 0

@@ -1,10 +1,325 @@
-"""`diffprob train` (not yet implemented)."""
+"""`diffprob train`: train a sprite diffusion model (also under torchrun for DDP)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ._common import finite_float, info, positive_int, print_json
+
+EPILOG = """\
+examples:
+  diffprob train --config small --steps 6000 --out runs/small
+  diffprob train --config small --steps 6000 --out runs/small --resume   # after Ctrl-C
+  diffprob train --data sprites_1788_16x16.npy --config course --epochs 32 --batch-size 100
+  diffprob train --config tiny --steps 200 --device cpu --no-progress --out runs/try
+  torchrun --nproc_per_node 4 -m diffprob train --config course --steps 20000 --out runs/ddp
+
+The run folder holds last.pt (full training state, every --checkpoint-every steps,
+at the end and on Ctrl-C), model.pt (EMA weights only, for sampling), loss.csv,
+loss.png, previews/step_*.png and config.json. Ctrl-C saves and exits with 130;
+--resume continues exactly where it stopped. --batch-size is the global batch:
+under torchrun each of N processes takes batch/N examples of it.
+"""
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
 
 
 def register(subparsers):
-    parser = subparsers.add_parser("train", help="(not yet implemented)")
+    parser = subparsers.add_parser(
+        "train",
+        help="train a class-conditional sprite diffusion model",
+        description=(
+            "Train a context U-Net to predict the noise of the forward process "
+            "(eps-prediction MSE, context dropout for classifier-free guidance, AdamW with "
+            "warm-up and decay, EMA weights), writing checkpoints, a loss curve and sample "
+            "previews to a run folder. Runs unchanged under torchrun with "
+            "DistributedDataParallel."
+        ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    data = parser.add_argument_group("data")
+    data.add_argument(
+        "--data",
+        default="sprites",
+        metavar="SOURCE",
+        help="'sprites' (the embedded generator, default), a data set .npz, the course's "
+        "sprites_*.npy, or a folder with one sub-folder of images per class",
+    )
+    data.add_argument(
+        "--n-data",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="number of training sprites (generator default 20000; files: all, or a random subset)",
+    )
+    data.add_argument(
+        "--data-seed",
+        type=non_negative_int,
+        default=0,
+        metavar="N",
+        help="seed of the sprite generator / subset (default 0)",
+    )
+
+    model = parser.add_argument_group("model and schedule")
+    model.add_argument(
+        "--config",
+        default="small",
+        metavar="NAME",
+        help="model configuration: tiny, small (default) or course",
+    )
+    model.add_argument(
+        "--image-size",
+        type=int,
+        choices=(16, 32),
+        default=None,
+        help="image side in pixels (default: the config's, 16)",
+    )
+    model.add_argument(
+        "--n-feat",
+        type=positive_int,
+        default=None,
+        metavar="F",
+        help="override the config's width (channels of the first level)",
+    )
+    model.add_argument(
+        "--time-embedding",
+        choices=("mlp", "sinusoidal"),
+        default=None,
+        help="override the config's time embedding",
+    )
+    model.add_argument(
+        "--schedule",
+        choices=("linear", "cosine"),
+        default="linear",
+        help="noise schedule (default linear, 1e-4 -> 0.02 as in the course)",
+    )
+    model.add_argument(
+        "--timesteps",
+        type=positive_int,
+        default=500,
+        metavar="T",
+        help="number of diffusion steps T (default 500)",
+    )
+
+    opt = parser.add_argument_group("optimisation")
+    length = opt.add_mutually_exclusive_group()
+    length.add_argument(
+        "--steps", type=positive_int, default=None, help="optimizer steps (default 5000)"
+    )
+    length.add_argument(
+        "--epochs",
+        type=positive_int,
+        default=None,
+        help="passes over the data (instead of --steps)",
+    )
+    opt.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=64,
+        metavar="B",
+        help="global batch size (default 64)",
+    )
+    opt.add_argument("--lr", type=finite_float, default=1e-3, help="peak learning rate (1e-3)")
+    opt.add_argument(
+        "--weight-decay", type=finite_float, default=0.0, help="AdamW weight decay (default 0)"
+    )
+    opt.add_argument(
+        "--warmup-steps",
+        type=non_negative_int,
+        default=200,
+        metavar="N",
+        help="linear learning-rate warm-up steps (default 200)",
+    )
+    opt.add_argument(
+        "--lr-decay",
+        choices=("cosine", "linear", "constant"),
+        default="cosine",
+        help="decay after warm-up (default cosine, to 2%% of --lr)",
+    )
+    opt.add_argument(
+        "--ema-decay",
+        type=finite_float,
+        default=0.999,
+        metavar="D",
+        help="EMA decay in [0, 1) (default 0.999, with warm-up)",
+    )
+    opt.add_argument(
+        "--context-dropout",
+        type=finite_float,
+        default=0.1,
+        metavar="P",
+        help="probability of the null context per sample (default 0.1)",
+    )
+    opt.add_argument(
+        "--grad-clip",
+        type=finite_float,
+        default=1.0,
+        metavar="NORM",
+        help="gradient-norm clipping (default 1; 0 disables)",
+    )
+    opt.add_argument(
+        "--mixed-precision",
+        choices=("auto", "bf16", "fp16", "off"),
+        default="auto",
+        help="autocast on CUDA (auto: bf16 if supported, else fp16 + grad scaler)",
+    )
+    opt.add_argument(
+        "--seed", type=non_negative_int, default=0, help="seed of weights, data order, noise"
+    )
+
+    run_group = parser.add_argument_group("run")
+    run_group.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda", "mps"),
+        default="auto",
+        help="where to train (auto: cuda > mps > cpu)",
+    )
+    run_group.add_argument(
+        "--out",
+        default="runs/train",
+        metavar="RUN_DIR",
+        help="run folder (default runs/train)",
+    )
+    run_group.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from RUN_DIR/last.pt (same config; --steps/--epochs may change)",
+    )
+    run_group.add_argument(
+        "--checkpoint-every",
+        type=non_negative_int,
+        default=500,
+        metavar="N",
+        help="write RUN_DIR/last.pt every N steps (default 500; 0: end only)",
+    )
+    run_group.add_argument(
+        "--preview-every",
+        type=non_negative_int,
+        default=0,
+        metavar="N",
+        help="write a sample grid every N steps (default 0: at the end only)",
+    )
+    run_group.add_argument(
+        "--log-every",
+        type=positive_int,
+        default=50,
+        metavar="N",
+        help="loss.csv row (and log line with --no-progress) every N steps (default 50)",
+    )
+    run_group.add_argument(
+        "--threads",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="CPU threads for torch (default: torch's choice; 1 is best on a busy machine)",
+    )
+    run_group.add_argument(
+        "--no-progress", action="store_true", help="no progress bar (print log lines instead)"
+    )
+    run_group.add_argument(
+        "--json", action="store_true", help="print a JSON summary on stdout at the end"
+    )
     parser.set_defaults(func=run)
 
 
+def _build(args):
+    """Validate everything and build (data, model config, train config, schedule)."""
+    from ..data import load_sprite_data
+    from ..schedule import NoiseSchedule
+    from ..training import TrainConfig, resolve_device
+    from ..unet import get_config
+
+    train_config = TrainConfig(
+        steps=args.steps,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        warmup_steps=args.warmup_steps,
+        lr_decay=args.lr_decay,
+        ema_decay=args.ema_decay,
+        context_dropout=args.context_dropout,
+        grad_clip=args.grad_clip or None,
+        mixed_precision=args.mixed_precision,
+        seed=args.seed,
+        checkpoint_every=args.checkpoint_every,
+        preview_every=args.preview_every,
+        log_every=args.log_every,
+    )
+    schedule = NoiseSchedule(args.timesteps, args.schedule)
+    resolve_device(args.device)
+    base = get_config(args.config)  # unknown names fail before the data is loaded
+    size = args.image_size or base.image_size
+    data = load_sprite_data(args.data, n=args.n_data, size=size, seed=args.data_seed)
+    model_config = get_config(
+        args.config,
+        image_size=size,
+        n_feat=args.n_feat,
+        time_embedding=args.time_embedding,
+        n_cfeat=len(data.class_names),
+    )
+    return data, model_config, train_config, schedule
+
+
 def run(args):
-    raise NotImplementedError("diffprob train")
+    from pathlib import Path
+
+    from ..errors import ParameterError
+    from ..training import train
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ParameterError(f"--out {str(out)!r} exists and is not a folder")
+    if not args.resume and (out / "last.pt").exists():
+        raise ParameterError(
+            f"{str(out / 'last.pt')!r} exists; pass --resume to continue it or choose another --out"
+        )
+    data, model_config, train_config, schedule = _build(args)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    result = train(
+        data,
+        model_config,
+        train_config,
+        schedule=schedule,
+        out_dir=out,
+        resume=args.resume,
+        device=args.device,
+        progress=not args.no_progress,
+    )
+    if result.out_dir is None:  # not the main process under torchrun
+        return 0
+    ckpt = result.checkpoint
+    last = result.history[-1] if result.history else {}
+    summary = {
+        "run_dir": str(out),
+        "checkpoint": str(out / "last.pt"),
+        "inference_checkpoint": str(out / "model.pt"),
+        "step": ckpt.step,
+        "epoch": ckpt.epoch,
+        "loss": last.get("loss"),
+        "images_per_s": result.images_per_second,
+        "train_seconds": ckpt.metadata.get("train_seconds"),
+        "device": ckpt.metadata.get("device"),
+        "model_config": ckpt.model_config,
+    }
+    if args.json:
+        print_json(summary)
+    else:
+        loss = "n/a" if summary["loss"] is None else f"{summary['loss']:.4f}"
+        print(f"trained {ckpt.step} steps (epoch {ckpt.epoch}), final loss {loss}")
+        print(f"checkpoint: {out / 'last.pt'}  inference weights: {out / 'model.pt'}")
+    info(f"run folder: {out}")
+    return 0
