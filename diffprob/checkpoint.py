@@ -148,6 +148,10 @@ class Checkpoint:
                 torch.save(self.to_dict(), handle)
                 handle.flush()
                 os.fsync(handle.fileno())
+            # mkstemp creates the file private (0600); give it the usual umask-based mode.
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -459,7 +459,7 @@ def evaluate(
     model=None,
     *,
     n: int = DEFAULT_N,
-    guidance: float = 0.0,
+    guidance: float | None = None,
     sampler: str = "ddim",
     steps: int | None = None,
     eta: float = 0.0,
@@ -487,8 +487,9 @@ def evaluate(
         :data:`DEFAULT_N` = 500). Every baseline and the reference set get the
         same per-class counts.
     guidance : float, optional
-        Classifier-free guidance weight w >= 0 (0 = plain conditional, the
-        default of ``diffprob sample``).
+        Classifier-free guidance weight w >= 0 (0 = plain conditional); None
+        means :data:`diffprob.sampling.DEFAULT_GUIDANCE`, the default of
+        ``diffprob sample`` too.
     sampler : {"ddim", "ddpm"}, optional
     steps : int, optional
         DDIM steps (default None = 25); DDPM always uses all T steps (None or T).
@@ -557,8 +558,10 @@ def evaluate(
     from .baselines import IndependentPixelModel, pure_noise
     from .classifier import extract_features, load_classifier
     from .metrics import nearest_neighbor_distances
-    from .sampling import SAMPLERS
+    from .sampling import DEFAULT_GUIDANCE, SAMPLERS
 
+    if guidance is None:
+        guidance = DEFAULT_GUIDANCE
     t_start = time.perf_counter()
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ParameterError(f"n must be an integer >= 1, got {n!r}")

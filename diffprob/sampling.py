@@ -52,6 +52,10 @@ __all__ = [
 SAMPLERS = ("ddpm", "ddim")
 #: DDIM step count used when ``steps`` is None.
 DEFAULT_DDIM_STEPS = 25
+# Guidance weight used when none is given (API, `diffprob sample`, `diffprob evaluate`).
+# The shipped small model needs some guidance for clean, class-typical sprites; its
+# model card (data/checkpoints/sprites16_small.md) gives the measured sweep behind this value.
+DEFAULT_GUIDANCE = 2.0
 
 
 # -- random numbers ------------------------------------------------------------------------
@@ -541,7 +545,7 @@ def sample(
     steps: int | None = None,
     eta: float = 0.0,
     context=None,
-    guidance: float = 0.0,
+    guidance: float = DEFAULT_GUIDANCE,
     generator=None,
     device=None,
     trajectory_every: int = 0,
@@ -575,6 +579,7 @@ def sample(
         samples, or an (n, n_cfeat) array (see :func:`per_class_context`).
     guidance : float, optional
         Classifier-free guidance weight w >= 0 (:func:`guided_eps`); 0 = plain conditional.
+        Default :data:`DEFAULT_GUIDANCE`.
     generator : torch.Generator or int, optional
         Drives every random draw (initial noise and per-step noise). Same seed, same output.
     device : str or torch.device, optional
@@ -726,7 +731,7 @@ def inpaint(
     resample: int = 1,
     jump_length: int = 1,
     context=None,
-    guidance: float = 0.0,
+    guidance: float = DEFAULT_GUIDANCE,
     generator=None,
     device=None,
     trajectory_every: int = 0,

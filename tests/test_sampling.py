@@ -397,6 +397,7 @@ def test_per_sample_context_reaches_the_model(tiny):
         5,
         steps=2,
         context=ctx,
+        guidance=0.0,
         image_shape=(3, 4, 4),
         progress=False,
         generator=0,

@@ -53,9 +53,10 @@ def register(subparsers):
     add(
         "--guidance",
         type=finite_float,
-        default=0.0,
+        default=None,
         metavar="W",
-        help="classifier-free guidance weight w >= 0 (default: 0 = plain conditional)",
+        help="classifier-free guidance weight w >= 0; 0 = plain conditional "
+        "(default: diffprob.sampling.DEFAULT_GUIDANCE = 2)",
     )
     add(
         "--sampler",
@@ -127,6 +128,10 @@ def run(args):
     from ..evaluation import evaluate
     from ..training import resolve_device
 
+    if args.guidance is None:
+        from ..sampling import DEFAULT_GUIDANCE
+
+        args.guidance = DEFAULT_GUIDANCE
     check_range("--guidance", args.guidance, 0, None)
     check_range("--eta", args.eta, 0, 1)
     check_range("--joint-bins", args.joint_bins, 1, 256)

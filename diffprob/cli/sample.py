@@ -85,9 +85,10 @@ def register(subparsers):
     add(
         "--guidance",
         type=finite_float,
-        default=0.0,
+        default=None,
         metavar="W",
-        help="classifier-free guidance weight w >= 0 (default: 0 = plain conditional)",
+        help="classifier-free guidance weight w >= 0; 0 = plain conditional "
+        "(default: diffprob.sampling.DEFAULT_GUIDANCE = 2)",
     )
     add(
         "--seed",
@@ -237,6 +238,10 @@ def run(args) -> int:
 
     # -- validate everything before writing anything ------------------------------------
     check_range("--eta", args.eta, 0, 1)
+    if args.guidance is None:
+        from ..sampling import DEFAULT_GUIDANCE
+
+        args.guidance = DEFAULT_GUIDANCE
     check_range("--guidance", args.guidance, 0, None)
     if args.seed is not None and args.seed < 0:
         raise ParameterError(f"--seed must be >= 0, got {args.seed}")
