@@ -317,11 +317,11 @@ def _training_set(train, source, source_params, size):
 class _ReferenceStats:
     """Histograms and features of the reference images, computed once per subset."""
 
-    def __init__(self, images, features, joint_bins):
+    def __init__(self, images, features, pmf_bins, joint_bins):
         from .histograms import channel_histograms
         from .joint import joint_histogram
 
-        self.channels = channel_histograms(images)
+        self.channels = channel_histograms(images, bins=pmf_bins)
         self.joints = {
             x + y: joint_histogram(images, x, y, bins=joint_bins) for x, y in JOINT_PAIRS
         }
@@ -335,6 +335,7 @@ def _group_metrics(
     nn_dist,
     ref: _ReferenceStats,
     classifier_pred,
+    pmf_bins,
     joint_bins,
     kid_subset_size,
     kid_subsets,
@@ -352,7 +353,7 @@ def _group_metrics(
     )
 
     out: dict[str, float] = {}
-    hist = channel_histograms(images)
+    hist = channel_histograms(images, bins=pmf_bins)
     per_channel = {
         "tv": total_variation_distance(hist, ref.channels),
         "js_bits": jensen_shannon_divergence(hist, ref.channels),
@@ -467,6 +468,7 @@ def evaluate(
     reference=None,
     train=None,
     classifier=None,
+    pmf_bins: int = 32,
     joint_bins: int = 32,
     kid_subset_size: int = 1000,
     kid_subsets: int = 100,
@@ -507,6 +509,11 @@ def evaluate(
         source.
     classifier : SpriteClassifier or path, optional
         Default: the shipped classifier (:func:`~diffprob.classifier.load_classifier`).
+    pmf_bins : int, optional
+        Bins of the per-channel colour PMFs (default 32, 8 levels each). The real
+        sprites use a few exact palette values; a generative model lands within a
+        few levels of them, which 256 bins would count as entirely different colours
+        (TV near 1 for a model that looks right). Pass 256 for the exact-level PMFs.
     joint_bins : int, optional
         Bins per axis of the joint-channel histograms (256^2 bins would be mostly
         empty at sprite scale).
@@ -526,7 +533,7 @@ def evaluate(
     -----
     Every group (:data:`GROUPS`) is compared with the same reference set:
 
-    * colour: per-channel PMFs over 256 levels (:func:`~diffprob.channel_histograms`)
+    * colour: per-channel PMFs over ``pmf_bins`` bins (:func:`~diffprob.channel_histograms`)
       and R-G, G-B, R-B joint PMFs over ``joint_bins``^2 bins
       (:func:`~diffprob.joint_histogram`), compared by total variation,
       Jensen--Shannon divergence (bits) and Wasserstein-1;
@@ -569,6 +576,8 @@ def evaluate(
         raise ParameterError(f"guidance must be a finite number >= 0, got {guidance}")
     if sampler not in SAMPLERS:
         raise ParameterError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
+    if int(pmf_bins) < 1 or int(pmf_bins) > 256:
+        raise ParameterError(f"pmf_bins must be in [1, 256], got {pmf_bins}")
     if int(joint_bins) < 1 or int(joint_bins) > 256:
         raise ParameterError(f"joint_bins must be in [1, 256], got {joint_bins}")
     if int(batch_size) < 1:
@@ -655,7 +664,7 @@ def evaluate(
     nn_dist = {g: all_dist[bounds[i] : bounds[i + 1]] for i, g in enumerate(GROUPS)}
 
     kid_seed = int(seeds[_STREAM_KID].generate_state(1)[0])
-    ref_all = _ReferenceStats(ref_images, features["reference"], joint_bins)
+    ref_all = _ReferenceStats(ref_images, features["reference"], pmf_bins, joint_bins)
     overall = {}
     for g in GROUPS:
         overall[g] = _group_metrics(
@@ -665,6 +674,7 @@ def evaluate(
             nn_dist[g],
             ref_all,
             predictions[g],
+            pmf_bins,
             joint_bins,
             kid_subset_size,
             kid_subsets,
@@ -675,7 +685,9 @@ def evaluate(
         ref_mask = ref_labels == c
         if not ref_mask.any():
             continue
-        ref_c = _ReferenceStats(ref_images[ref_mask], features["reference"][ref_mask], joint_bins)
+        ref_c = _ReferenceStats(
+            ref_images[ref_mask], features["reference"][ref_mask], pmf_bins, joint_bins
+        )
         per_class[name] = {}
         for g in GROUPS:
             mask = labels[g] == c
@@ -686,6 +698,7 @@ def evaluate(
                 nn_dist[g][mask],
                 ref_c,
                 predictions[g][mask],
+                pmf_bins,
                 joint_bins,
                 kid_subset_size,
                 kid_subsets,
@@ -706,7 +719,7 @@ def evaluate(
         "data_source": source,
         "classifier": classifier_label,
         "image_size": size,
-        "pmf_bins": 256,
+        "pmf_bins": int(pmf_bins),
         "joint_bins": int(joint_bins),
         "kid_subset_size": int(min(kid_subset_size, len(ref_images))),
         "kid_subsets": int(kid_subsets),

@@ -105,6 +105,13 @@ def register(subparsers):
         "independent-pixel baseline; default: rebuilt from the checkpoint's data source",
     )
     add(
+        "--pmf-bins",
+        type=positive_int,
+        default=32,
+        help="bins of the per-channel colour PMFs, 1..256 (default: 32, 8 levels each; "
+        "256 counts a colour a few levels off the palette as a different colour)",
+    )
+    add(
         "--joint-bins",
         type=positive_int,
         default=32,
@@ -134,6 +141,7 @@ def run(args):
         args.guidance = DEFAULT_GUIDANCE
     check_range("--guidance", args.guidance, 0, None)
     check_range("--eta", args.eta, 0, 1)
+    check_range("--pmf-bins", args.pmf_bins, 1, 256)
     check_range("--joint-bins", args.joint_bins, 1, 256)
     device = resolve_device(args.device)
     if args.ckpt is None:
@@ -168,6 +176,7 @@ def run(args):
         reference=reference,
         train=train,
         classifier=args.classifier,
+        pmf_bins=args.pmf_bins,
         joint_bins=args.joint_bins,
         batch_size=args.batch_size,
         device=device,
