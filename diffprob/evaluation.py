@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import CheckpointError, DataError, ParameterError
+from .jsonable import to_jsonable
 
 __all__ = ["evaluate", "EvaluationReport", "DEFAULT_N", "GROUPS", "METRICS"]
 
@@ -102,7 +103,7 @@ class EvaluationReport:
 
     def to_dict(self) -> dict:
         """Plain, JSON-serialisable dict (NaN becomes None; images are left out)."""
-        return _jsonable(
+        return to_jsonable(
             {
                 "settings": self.settings,
                 "class_names": list(self.class_names),
@@ -166,20 +167,6 @@ def _format_block(title: str, rows: dict) -> list[str]:
             cells.append(f"{'-' if not math.isfinite(value) else fmt.format(value):>9}")
         lines.append(f"  {group:<19}" + "".join(cells))
     return lines
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
 
 
 # -- inputs -----------------------------------------------------------------------------------

@@ -10,9 +10,8 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import ImageWriteError, ParameterError
+from ..jsonable import to_jsonable
 
 
 def output_path(path: str | os.PathLike | None, default: str, inputs: Iterable = ()) -> Path:
@@ -36,25 +35,9 @@ def output_path(path: str | os.PathLike | None, default: str, inputs: Iterable =
     return out
 
 
-def _to_builtin(obj):
-    if isinstance(obj, dict):
-        return {str(k): _to_builtin(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_to_builtin(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _to_builtin(obj.tolist())
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None  # JSON has no NaN/inf
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
 def print_json(obj) -> None:
     """Print ``obj`` (numpy values allowed) as JSON on stdout."""
-    json.dump(_to_builtin(obj), sys.stdout, indent=2)
+    json.dump(to_jsonable(obj), sys.stdout, indent=2)
     sys.stdout.write("\n")
 
 
@@ -63,15 +46,24 @@ def info(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
+def _int_at_least(text: str, low: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    if value < low:
+        raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    return _int_at_least(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    return _int_at_least(text, 0)
 
 
 def finite_float(text: str) -> float:

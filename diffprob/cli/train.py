@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import finite_float, info, positive_int, print_json
+from ._common import finite_float, info, non_negative_int, positive_int, print_json
 
 EPILOG = """\
 examples:
@@ -20,17 +20,6 @@ loss.png, previews/step_*.png and config.json. Ctrl-C saves and exits with 130;
 --resume continues exactly where it stopped. --batch-size is the global batch:
 under torchrun each of N processes takes batch/N examples of it.
 """
-
-
-def non_negative_int(text: str) -> int:
-    """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
 
 
 def register(subparsers):
