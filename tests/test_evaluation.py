@@ -138,6 +138,23 @@ def test_a_perfect_model_scores_like_the_real_floor(tiny, monkeypatch):
     assert model["fd"] < indep["fd"]
 
 
+def test_colour_pmf_bins_forgive_small_level_shifts(tiny, monkeypatch):
+    # A model whose colours land 3 levels off the palette: exact-level PMFs (256 bins)
+    # call almost every pixel a different colour; 8-level bins (the default 32) do not.
+    net, schedule = tiny
+    fresh, fresh_labels = generate_sprites(400, seed=99)
+    shifted = np.clip(fresh.astype(int) - 3, 0, 255).astype(np.uint8)
+    monkeypatch.setattr(evaluation, "_sample_model", _mock_sampler(shifted, fresh_labels))
+    scores = {
+        bins: evaluate(
+            (net, schedule, CLASSES, SOURCE), n=50, kid_subsets=3, pmf_bins=bins
+        ).overall
+        for bins in (256, 32)
+    }
+    assert scores[256]["model"]["tv"] > 0.9
+    assert scores[32]["model"]["tv"] < 0.3 * scores[256]["model"]["tv"]
+
+
 def test_explicit_reference_and_train(tiny):
     net, schedule = tiny
     ref = generate_sprites(60, seed=7)
