@@ -173,9 +173,14 @@ class Checkpoint:
         try:
             data = torch.load(path, map_location=map_location, weights_only=True)
         except Exception as exc:  # torch raises many types for truncated/garbage files
-            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-            detail = [line for line in lines if "error:" in line.lower()]
-            reason = (detail or lines or [type(exc).__name__])[0]
+            with open(path, "rb") as handle:
+                is_zip = handle.read(4) == b"PK\x03\x04"  # torch.save's container
+            if not is_zip:
+                reason = "not a PyTorch file, or truncated"
+            elif "weights_only" in str(exc) or "WeightsUnpickler" in str(exc):
+                reason = "it holds objects that a weights-only load refuses; not written by diffprob"
+            else:
+                reason = f"corrupt: {type(exc).__name__}"
             raise CheckpointError(
                 f"{str(path)!r} is not a readable diffprob checkpoint ({reason[:200]})"
             ) from None

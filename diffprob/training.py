@@ -347,15 +347,21 @@ class _RunFolder:
         with (self.path / "loss.csv").open("a", newline="") as handle:
             csv.DictWriter(handle, self.COLUMNS).writerow(row)
 
+    def loss_history(self) -> list[dict]:
+        """The rows of loss.csv as ``{"step": int, "loss": float}``."""
+        with (self.path / "loss.csv").open(newline="") as handle:
+            return [
+                {"step": int(r["step"]), "loss": float(r["loss"])} for r in csv.DictReader(handle)
+            ]
+
     def plot_loss(self) -> None:
         from matplotlib.figure import Figure  # no pyplot: no global state, any backend
 
-        with (self.path / "loss.csv").open(newline="") as handle:
-            rows = list(csv.DictReader(handle))
+        rows = self.loss_history()
         if not rows:
             return
-        steps = [int(r["step"]) for r in rows]
-        losses = [float(r["loss"]) for r in rows]
+        steps = [r["step"] for r in rows]
+        losses = [r["loss"] for r in rows]
         fig = Figure(figsize=(6, 3.5), layout="constrained")
         ax = fig.add_subplot()
         ax.plot(steps, losses, lw=1)
@@ -709,7 +715,8 @@ def _train_loop(
         if run:
             ckpt.save(run.last)
             run.plot_loss()
-            if final:
+            if final:  # the loss curve travels with the small file (loss.csv may not)
+                ckpt.metadata["loss_history"] = run.loss_history()
                 ckpt.export_for_inference(run.path / INFERENCE_CHECKPOINT)
         return ckpt
 

@@ -172,6 +172,8 @@ def test_run_folder_contents(sprites, tmp_path):
     ]
     inference = Checkpoint.load(tmp_path / "model.pt")
     assert inference.optimizer_state is None
+    # The loss curve travels with the small inference file.
+    assert [row["step"] for row in inference.metadata["loss_history"]] == [5, 6]
     assert _same_weights(inference.ema_state, result.checkpoint.ema_state)
     assert torch.load(tmp_path / "last.pt", weights_only=True)["step"] == 6
 
