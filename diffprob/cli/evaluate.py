@@ -56,7 +56,7 @@ def register(subparsers):
         default=None,
         metavar="W",
         help="classifier-free guidance weight w >= 0; 0 = plain conditional "
-        "(default: diffprob.sampling.DEFAULT_GUIDANCE = 2)",
+        "(default: diffprob.sampling.DEFAULT_GUIDANCE = 1)",
     )
     add(
         "--sampler",
