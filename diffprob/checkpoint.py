@@ -35,6 +35,26 @@ def default_checkpoint_path() -> Path:
     return Path(__file__).resolve().parent.parent / DEFAULT_CHECKPOINT
 
 
+def resolve_checkpoint_path(path=None) -> Path:
+    """`path` as a Path; None means the shipped checkpoint, which must be installed.
+
+    Raises
+    ------
+    CheckpointError
+        `path` is None and the shipped checkpoint is missing (e.g. a non-editable
+        install without ``data/``).
+    """
+    if path is not None:
+        return Path(path)
+    shipped = default_checkpoint_path()
+    if not shipped.is_file():
+        raise CheckpointError(
+            f"the shipped checkpoint {str(DEFAULT_CHECKPOINT)!r} is not installed; "
+            "train one with 'diffprob train' and pass its path (CLI: --ckpt)"
+        )
+    return shipped
+
+
 def _describe_mismatch(kind: str, saved: dict, wanted: dict) -> str | None:
     keys = sorted(set(saved) | set(wanted))
     diffs = [
@@ -178,7 +198,9 @@ class Checkpoint:
             if not is_zip:
                 reason = "not a PyTorch file, or truncated"
             elif "weights_only" in str(exc) or "WeightsUnpickler" in str(exc):
-                reason = "it holds objects that a weights-only load refuses; not written by diffprob"
+                reason = (
+                    "it holds objects that a weights-only load refuses; not written by diffprob"
+                )
             else:
                 reason = f"corrupt: {type(exc).__name__}"
             raise CheckpointError(
@@ -339,13 +361,6 @@ def load_model(path=None, *, device="cpu", ema: bool = True):
     schedule : NoiseSchedule
     class_names : tuple of str
     """
-    if path is None:
-        path = default_checkpoint_path()
-        if not path.is_file():
-            raise CheckpointError(
-                f"the shipped checkpoint {str(DEFAULT_CHECKPOINT)!r} is not installed; "
-                "train one with 'diffprob train' and pass its path"
-            )
-    ckpt = Checkpoint.load(path)
+    ckpt = Checkpoint.load(resolve_checkpoint_path(path))
     model = ckpt.build_model(ema=ema, device=device)
     return model, ckpt.build_schedule().to(device), ckpt.class_names

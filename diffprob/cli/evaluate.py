@@ -130,7 +130,7 @@ def register(subparsers):
 
 
 def run(args):
-    from ..checkpoint import DEFAULT_CHECKPOINT, Checkpoint, default_checkpoint_path
+    from ..checkpoint import Checkpoint, resolve_checkpoint_path
     from ..errors import CheckpointError
     from ..evaluation import evaluate
     from ..training import resolve_device
@@ -144,15 +144,7 @@ def run(args):
     check_range("--pmf-bins", args.pmf_bins, 1, 256)
     check_range("--joint-bins", args.joint_bins, 1, 256)
     device = resolve_device(args.device)
-    if args.ckpt is None:
-        path = default_checkpoint_path()
-        if not path.is_file():
-            raise CheckpointError(
-                f"the shipped checkpoint {str(DEFAULT_CHECKPOINT)!r} is not installed; "
-                "train one with 'diffprob train' and pass it with --ckpt"
-            )
-    else:
-        path = args.ckpt
+    path = resolve_checkpoint_path(args.ckpt)
     ckpt = Checkpoint.load(path)
     schedule_t = int(ckpt.schedule_config.get("num_timesteps", 0) or 0)
     if args.sampler == "ddpm" and args.steps not in (None, schedule_t):

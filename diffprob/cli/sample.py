@@ -180,15 +180,9 @@ def register(subparsers):
 
 
 def _load_checkpoint(path_arg, device):
-    from ..checkpoint import DEFAULT_CHECKPOINT, Checkpoint, default_checkpoint_path
-    from ..errors import CheckpointError
+    from ..checkpoint import Checkpoint, resolve_checkpoint_path
 
-    path = Path(path_arg) if path_arg is not None else default_checkpoint_path()
-    if path_arg is None and not path.is_file():
-        raise CheckpointError(
-            f"the shipped checkpoint {str(DEFAULT_CHECKPOINT)!r} is not installed; "
-            "pass --ckpt (train one with 'diffprob train')"
-        )
+    path = resolve_checkpoint_path(path_arg)
     ckpt = Checkpoint.load(path)
     ema = ckpt.ema_state is not None
     if not ema:
