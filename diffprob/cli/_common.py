@@ -82,3 +82,56 @@ def check_range(name: str, value, low=None, high=None) -> None:
     if (low is not None and value < low) or (high is not None and value > high):
         bounds = f"[{'-inf' if low is None else low}, {'inf' if high is None else high}]"
         raise ParameterError(f"{name} must be in {bounds}, got {value}")
+
+
+def add_sampling_arguments(add) -> None:
+    """Add --ckpt, --sampler, --steps, --eta and --guidance, shared by the sampling verbs.
+
+    ``add`` is a parser's (or argument group's) ``add_argument``. Ranges that depend on
+    the checkpoint (steps <= T) are checked later, with :func:`check_sampling_arguments`
+    and the sampler itself, so that a bad value is a one-line error rather than usage.
+    """
+    add(
+        "--ckpt",
+        metavar="CKPT",
+        default=None,
+        help="checkpoint file (default: the shipped data/checkpoints/sprites16_small.pt)",
+    )
+    add(
+        "--sampler",
+        choices=("ddim", "ddpm"),
+        default="ddim",
+        help="ddim (default; few steps) or ddpm (ancestral, all T steps)",
+    )
+    add(
+        "--steps",
+        type=int,
+        default=None,
+        help="DDIM steps, 1..T (default: 25); DDPM always takes T steps",
+    )
+    add(
+        "--eta",
+        type=finite_float,
+        default=0.0,
+        help="DDIM noise scale in [0, 1]: 0 deterministic (default), 1 DDPM-like",
+    )
+    add(
+        "--guidance",
+        type=finite_float,
+        default=None,
+        metavar="W",
+        help="classifier-free guidance weight w >= 0; 0 = plain conditional "
+        "(default: diffprob.sampling.DEFAULT_GUIDANCE = 1)",
+    )
+
+
+def check_sampling_arguments(args) -> None:
+    """Validate the options of :func:`add_sampling_arguments`; fill in the default guidance."""
+    if args.guidance is None:
+        from ..sampling import DEFAULT_GUIDANCE
+
+        args.guidance = DEFAULT_GUIDANCE
+    check_range("--guidance", args.guidance, 0, None)
+    check_range("--eta", args.eta, 0, 1)
+    if args.sampler == "ddpm" and args.eta != 0:
+        raise ParameterError("--eta is a DDIM option; drop it with --sampler ddpm")

@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 
-from ._common import check_range, finite_float, info, output_path, positive_int, print_json
+from ._common import (
+    add_sampling_arguments,
+    check_range,
+    check_sampling_arguments,
+    info,
+    output_path,
+    positive_int,
+    print_json,
+)
 
 EPILOG = """\
 examples:
@@ -38,39 +46,13 @@ def register(subparsers):
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add = parser.add_argument
-    add(
-        "--ckpt",
-        metavar="CKPT",
-        default=None,
-        help="checkpoint file (default: the shipped data/checkpoints/sprites16_small.pt)",
-    )
+    add_sampling_arguments(add)
     add(
         "--n",
         type=positive_int,
         default=DEFAULT_N,
         help=f"number of samples, split evenly over classes (default: {DEFAULT_N})",
     )
-    add(
-        "--guidance",
-        type=finite_float,
-        default=None,
-        metavar="W",
-        help="classifier-free guidance weight w >= 0; 0 = plain conditional "
-        "(default: diffprob.sampling.DEFAULT_GUIDANCE = 1)",
-    )
-    add(
-        "--sampler",
-        choices=("ddim", "ddpm"),
-        default="ddim",
-        help="ddim (default) or ddpm (all T steps)",
-    )
-    add(
-        "--steps",
-        type=positive_int,
-        default=None,
-        help="DDIM steps, 1..T (default: 25); DDPM always takes T steps",
-    )
-    add("--eta", type=finite_float, default=0.0, help="DDIM noise scale in [0, 1] (default: 0)")
     add(
         "--seed",
         type=int,
@@ -135,12 +117,7 @@ def run(args):
     from ..evaluation import evaluate
     from ..training import resolve_device
 
-    if args.guidance is None:
-        from ..sampling import DEFAULT_GUIDANCE
-
-        args.guidance = DEFAULT_GUIDANCE
-    check_range("--guidance", args.guidance, 0, None)
-    check_range("--eta", args.eta, 0, 1)
+    check_sampling_arguments(args)
     check_range("--pmf-bins", args.pmf_bins, 1, 256)
     check_range("--joint-bins", args.joint_bins, 1, 256)
     device = resolve_device(args.device)

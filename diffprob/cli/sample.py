@@ -6,7 +6,14 @@ import argparse
 import math
 from pathlib import Path
 
-from ._common import check_range, finite_float, info, output_path, positive_int, print_json
+from ._common import (
+    add_sampling_arguments,
+    check_sampling_arguments,
+    info,
+    output_path,
+    positive_int,
+    print_json,
+)
 
 EPILOG = """\
 examples:
@@ -38,35 +45,12 @@ def register(subparsers):
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add = parser.add_argument
-    add(
-        "--ckpt",
-        metavar="CKPT",
-        default=None,
-        help="checkpoint file (default: the shipped data/checkpoints/sprites16_small.pt)",
-    )
+    add_sampling_arguments(add)
     add(
         "--n",
         type=positive_int,
         default=64,
         help="number of images (default: 64); with --inpaint, variants of the image",
-    )
-    add(
-        "--sampler",
-        choices=("ddim", "ddpm"),
-        default="ddim",
-        help="ddim (default; few steps) or ddpm (ancestral, all T steps)",
-    )
-    add(
-        "--steps",
-        type=int,
-        default=None,
-        help="DDIM steps, 1..T (default: 25); DDPM always takes T steps",
-    )
-    add(
-        "--eta",
-        type=finite_float,
-        default=0.0,
-        help="DDIM noise scale in [0, 1]: 0 deterministic (default), 1 DDPM-like",
     )
     add(
         "--context",
@@ -81,14 +65,6 @@ def register(subparsers):
         default=None,
         metavar="K",
         help="K samples of every class, one row per class (replaces --n and --context)",
-    )
-    add(
-        "--guidance",
-        type=finite_float,
-        default=None,
-        metavar="W",
-        help="classifier-free guidance weight w >= 0; 0 = plain conditional "
-        "(default: diffprob.sampling.DEFAULT_GUIDANCE = 1)",
     )
     add(
         "--seed",
@@ -231,12 +207,7 @@ def run(args) -> int:
     from ..training import resolve_device
 
     # -- validate everything before writing anything ------------------------------------
-    check_range("--eta", args.eta, 0, 1)
-    if args.guidance is None:
-        from ..sampling import DEFAULT_GUIDANCE
-
-        args.guidance = DEFAULT_GUIDANCE
-    check_range("--guidance", args.guidance, 0, None)
+    check_sampling_arguments(args)
     if args.seed is not None and args.seed < 0:
         raise ParameterError(f"--seed must be >= 0, got {args.seed}")
     if (args.inpaint is None) != (args.mask is None):
@@ -245,8 +216,6 @@ def run(args) -> int:
         raise ParameterError("--per-class draws every class; drop --context")
     if args.per_class is not None and args.inpaint is not None:
         raise ParameterError("--per-class cannot be combined with --inpaint")
-    if args.sampler == "ddpm" and args.eta != 0:
-        raise ParameterError("--eta is a DDIM option (DDPM's noise is set by --variance)")
     device = resolve_device(args.device)
     suffix = Path(args.output or "samples.png").suffix.lower()
     if suffix not in IMAGE_SUFFIXES:
