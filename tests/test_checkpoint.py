@@ -10,16 +10,6 @@ from diffprob.schedule import NoiseSchedule
 from diffprob.unet import ContextUnet, get_config
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    # On a busy shared CPU, torch's default of one thread per core makes tiny models
-    # ~40x slower (OpenMP threads wait on each other); one thread is fastest here.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _checkpoint(seed=0, **extra):
     torch.manual_seed(seed)
     model = ContextUnet("tiny")

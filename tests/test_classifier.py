@@ -23,16 +23,7 @@ from diffprob.sprites import CLASSES, generate_sprites
 
 
 @pytest.fixture(scope="module")
-def one_thread():
-    # Tests share a small CPU: one thread is faster than two fighting for it.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def trained(one_thread):
+def trained():
     images, labels = generate_sprites(400, seed=11)
     model = train_classifier(
         (images, labels, CLASSES), steps=250, seed=0, batch_size=32, width=8, lr=1e-2
@@ -52,7 +43,7 @@ def test_few_hundred_sprites_train_to_over_90_percent(trained, held_out):
     assert trained.train_info["steps"] == 250 and trained.train_info["n_train"] == 400
 
 
-def test_training_is_seeded(one_thread):
+def test_training_is_seeded():
     images, labels = generate_sprites(64, seed=1)
     a = train_classifier((images, labels), steps=3, seed=5, batch_size=16, width=8)
     b = train_classifier((images, labels), steps=3, seed=5, batch_size=16, width=8)
@@ -129,7 +120,7 @@ def test_input_checks(trained):
 
 
 # -- CLI --------------------------------------------------------------------------------------
-def test_cli_train_and_eval(tmp_path, capsys, one_thread):
+def test_cli_train_and_eval(tmp_path, capsys):
     out = tmp_path / "clf.pt"
     status = main(
         [
@@ -161,7 +152,7 @@ def test_cli_train_and_eval(tmp_path, capsys, one_thread):
     assert "held-out accuracy" in capsys.readouterr().out
 
 
-def test_cli_train_from_npz(tmp_path, capsys, one_thread):
+def test_cli_train_from_npz(tmp_path, capsys):
     from diffprob.data import load_sprite_data
 
     data_path = tmp_path / "sprites.npz"

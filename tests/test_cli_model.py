@@ -20,14 +20,6 @@ from diffprob.sprites import CLASSES, generate_sprites
 from diffprob.unet import ContextUnet
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models on a shared 2-core machine
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("inputs")
@@ -119,21 +111,24 @@ def test_forward_subprocess_bad_input(inputs, tmp_path):
 # -- sample --------------------------------------------------------------------------------
 def test_sample_end_to_end(inputs, tmp_path, capsys):
     grid, gif, npz = tmp_path / "g.png", tmp_path / "d.gif", tmp_path / "s.npz"
+    same_settings = [
+        "sample",
+        "--ckpt",
+        str(inputs / "tiny.pt"),
+        "--n",
+        "6",
+        "--steps",
+        "5",
+        "--context",
+        "0.6*food+0.4*spell",
+        "--guidance",
+        "2",
+        "--seed",
+        "3",
+    ]
     summary = run_json(
         [
-            "sample",
-            "--ckpt",
-            str(inputs / "tiny.pt"),
-            "--n",
-            "6",
-            "--steps",
-            "5",
-            "--context",
-            "0.6*food+0.4*spell",
-            "--guidance",
-            "2",
-            "--seed",
-            "3",
+            *same_settings,
             "-o",
             str(grid),
             "--gif",
@@ -161,19 +156,7 @@ def test_sample_end_to_end(inputs, tmp_path, capsys):
     # same seed, same samples
     run_json(
         [
-            "sample",
-            "--ckpt",
-            str(inputs / "tiny.pt"),
-            "--n",
-            "6",
-            "--steps",
-            "5",
-            "--context",
-            "0.6*food+0.4*spell",
-            "--guidance",
-            "2",
-            "--seed",
-            "3",
+            *same_settings,
             "-o",
             str(tmp_path / "g2.png"),
             "--npz",

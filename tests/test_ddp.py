@@ -62,11 +62,7 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("trained 6 steps") == 1  # only rank 0 reports and writes
 
-    before = torch.get_num_threads()
-    try:
-        assert main([*ARGS, "--out", str(tmp_path / "single")]) == 0
-    finally:
-        torch.set_num_threads(before)
+    assert main([*ARGS, "--out", str(tmp_path / "single")]) == 0  # conftest resets --threads
 
     ddp = Checkpoint.load(tmp_path / "ddp" / "last.pt")
     single = Checkpoint.load(tmp_path / "single" / "last.pt")

@@ -20,17 +20,6 @@ from diffprob.schedule import NoiseSchedule
 from diffprob.sprites import CLASSES, generate_sprites
 from diffprob.training import TrainConfig, epoch_permutation, learning_rate, train
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    # On a busy shared CPU, torch's default of one thread per core makes tiny models
-    # ~40x slower (OpenMP threads wait on each other); one thread is fastest here.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 TINY = {"batch_size": 8, "warmup_steps": 2, "log_every": 5, "checkpoint_every": 0}
 
 

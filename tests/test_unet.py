@@ -7,16 +7,6 @@ from diffprob.errors import ParameterError
 from diffprob.unet import CONFIGS, ContextUnet, UNetConfig, _groups, count_parameters, get_config
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    # On a busy shared CPU, torch's default of one thread per core makes tiny models
-    # ~40x slower (OpenMP threads wait on each other); one thread is fastest here.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _model(seed=0, **overrides):
     torch.manual_seed(seed)
     return ContextUnet(get_config("tiny", **overrides)).eval()
