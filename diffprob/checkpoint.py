@@ -18,7 +18,7 @@ import torch
 
 from .errors import CheckpointError, DiffprobError
 from .schedule import NoiseSchedule
-from .unet import ContextUnet, UNetConfig
+from .unet import ContextUnet, UNetConfig, build_unet
 
 __all__ = ["Checkpoint", "load_model", "default_checkpoint_path", "FORMAT_VERSION"]
 
@@ -250,7 +250,8 @@ class Checkpoint:
         """Raise CheckpointError naming every field that differs from the requested run."""
         if isinstance(model_config, UNetConfig):
             model_config = model_config.to_dict()
-        problems = [_describe_mismatch("model config", self.model_config, model_config)]
+        # Through UNetConfig: fields added later (architecture) take their defaults.
+        problems = [_describe_mismatch("model config", self.unet_config.to_dict(), model_config)]
         if schedule_config is not None:
             if hasattr(schedule_config, "to_dict"):
                 schedule_config = schedule_config.to_dict()
@@ -266,13 +267,13 @@ class Checkpoint:
             raise CheckpointError("cannot resume from this checkpoint: " + "; ".join(problems))
 
     # -- rebuilding ---------------------------------------------------------------------
-    def build_model(self, ema: bool = True, device="cpu") -> ContextUnet:
+    def build_model(self, ema: bool = True, device="cpu") -> torch.nn.Module:
         """The network with the EMA (default) or raw weights, in eval mode on `device`."""
         state = self.ema_state if ema else self.model_state
         if state is None:
             which = "EMA" if ema else "raw (non-EMA)"
             raise CheckpointError(f"this checkpoint holds no {which} weights")
-        model = ContextUnet(self.unet_config)
+        model = build_unet(self.unet_config)
         try:
             model.load_state_dict(state)
         except RuntimeError as exc:

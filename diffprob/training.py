@@ -48,7 +48,7 @@ from .checkpoint import Checkpoint
 from .ema import EMA
 from .errors import CheckpointError, DataError, ParameterError
 from .schedule import NoiseSchedule, ScheduleConfig
-from .unet import ContextUnet, UNetConfig, get_config
+from .unet import ContextUnet, UNetConfig, build_unet, get_config
 
 __all__ = ["TrainConfig", "TrainResult", "train", "resolve_device", "learning_rate"]
 
@@ -93,8 +93,9 @@ class TrainConfig:
     grad_clip : float or None
         Clip the gradient norm to this value (None or 0: no clipping).
     mixed_precision : {"auto", "bf16", "fp16", "off"}
-        Autocast on CUDA only ("auto": bf16 where supported, else fp16 with a
-        gradient scaler). Ignored with "auto" on CPU/MPS.
+        Autocast on CUDA ("auto": bf16 where supported, else fp16 with a gradient
+        scaler). On the CPU only an explicit "bf16" autocasts ("auto" means fp32
+        there, so that CPU runs stay bit-exact across resumes).
     seed : int
         Seeds the initial weights, the data order and every random draw.
     checkpoint_every : int
@@ -449,9 +450,14 @@ def _in_main_thread() -> bool:
 def _autocast_settings(config: TrainConfig, device: torch.device):
     """(autocast dtype or None, use a GradScaler)."""
     mode = config.mixed_precision
+    if device.type == "cpu" and mode == "bf16":
+        # Opt-in only: about 2x faster where the CPU has AMX or AVX512-BF16 (measured
+        # on a Sapphire Rapids core), much slower where it has neither; and "auto" must
+        # keep CPU runs bit-exact across resumes.
+        return torch.bfloat16, False
     if device.type != "cuda":
         if mode in ("bf16", "fp16"):
-            raise ParameterError(f"mixed precision {mode!r} is only supported on CUDA devices")
+            raise ParameterError(f"mixed precision {mode!r} is not supported on {device.type}")
         return None, False
     if mode == "off":
         return None, False
@@ -631,7 +637,7 @@ def _train_loop(
 
     with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG alone
         torch.manual_seed(config.seed)
-        model = ContextUnet(model_config)
+        model = build_unet(model_config)
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)

@@ -40,9 +40,17 @@ from torch import nn
 
 from .errors import ParameterError
 
-__all__ = ["UNetConfig", "CONFIGS", "get_config", "ContextUnet", "count_parameters"]
+__all__ = [
+    "UNetConfig",
+    "CONFIGS",
+    "get_config",
+    "ContextUnet",
+    "build_unet",
+    "count_parameters",
+]
 
 TIME_EMBEDDINGS = ("mlp", "sinusoidal")
+ARCHITECTURES = ("course", "ddpm")
 IMAGE_SIZES = (16, 32)
 
 
@@ -65,6 +73,11 @@ class UNetConfig:
     time_embedding : {"mlp", "sinusoidal"}
         ``"mlp"``: the course's two-layer MLP on the scalar t / T. ``"sinusoidal"``:
         sine/cosine features of t at geometric frequencies, then the same MLP.
+    architecture : {"course", "ddpm"}
+        ``"course"``: :class:`ContextUnet`, the course's network. ``"ddpm"``:
+        :class:`diffprob.ddpm_unet.DDPMUnet`, time and context in every residual
+        block and self-attention at the lowest resolution (its time embedding is
+        always sinusoidal).
 
     Examples
     --------
@@ -79,6 +92,7 @@ class UNetConfig:
     n_feat: int = 64
     n_cfeat: int = 5
     time_embedding: str = "mlp"
+    architecture: str = "course"
 
     def __post_init__(self):
         if self.image_size not in IMAGE_SIZES:
@@ -90,6 +104,11 @@ class UNetConfig:
         if self.time_embedding not in TIME_EMBEDDINGS:
             raise ParameterError(
                 f"time_embedding must be one of {TIME_EMBEDDINGS}, got {self.time_embedding!r}"
+            )
+
+        if self.architecture not in ARCHITECTURES:
+            raise ParameterError(
+                f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}"
             )
 
     def to_dict(self) -> dict:
@@ -110,6 +129,15 @@ CONFIGS: dict[str, UNetConfig] = {
     "tiny": UNetConfig("tiny", image_size=16, n_feat=8, n_cfeat=5),
     # The shipped sprite model: trains to recognisable sprites on one CPU core in an hour.
     "small": UNetConfig("small", image_size=16, n_feat=32, n_cfeat=5, time_embedding="sinusoidal"),
+    # The DDPM-style U-Net at sprite scale: embedding in every block, attention at s/4.
+    "sprite": UNetConfig(
+        "sprite",
+        image_size=16,
+        n_feat=32,
+        n_cfeat=5,
+        time_embedding="sinusoidal",
+        architecture="ddpm",
+    ),
     # The course's width: n_feat=64, 5 classes, ~1.5M parameters.
     "course": UNetConfig("course", image_size=16, n_feat=64, n_cfeat=5),
 }
@@ -254,6 +282,11 @@ class ContextUnet(nn.Module):
         super().__init__()
         if isinstance(config, str):
             config = get_config(config)
+        if config.architecture != "course":
+            raise ParameterError(
+                f"config {config.name!r} is a {config.architecture!r} network; "
+                "build it with build_unet(config)"
+            )
         self.config = config
         c, f, k = config.in_channels, config.n_feat, config.n_cfeat
         bottom = config.image_size // 4  # side after two 2x poolings
@@ -302,24 +335,7 @@ class ContextUnet(nn.Module):
         torch.Tensor
             Predicted noise, same shape as `x`.
         """
-        cfg = self.config
-        if x.ndim != 4 or x.shape[1] != cfg.in_channels or x.shape[2:] != (cfg.image_size,) * 2:
-            raise ParameterError(
-                f"expected images of shape (B, {cfg.in_channels}, {cfg.image_size}, "
-                f"{cfg.image_size}), got {tuple(x.shape)}"
-            )
-        batch = x.shape[0]
-        t = torch.as_tensor(t, dtype=x.dtype, device=x.device).reshape(-1)
-        if t.numel() == 1:
-            t = t.expand(batch)
-        if context is None:
-            context = x.new_zeros(batch, cfg.n_cfeat)
-        elif context.shape != (batch, cfg.n_cfeat):
-            raise ParameterError(
-                f"context must have shape ({batch}, {cfg.n_cfeat}), got {tuple(context.shape)}"
-            )
-        context = context.to(x.dtype)
-
+        t, context = check_model_inputs(self.config, x, t, context)
         x = self.init_conv(x)
         down1 = self.down1(x)
         down2 = self.down2(down1)
@@ -335,6 +351,45 @@ class ContextUnet(nn.Module):
         up2 = self.up1(cemb1 * up1 + temb1, down2)
         up3 = self.up2(cemb2 * up2 + temb2, down1)
         return self.out(torch.cat((up3, x), 1))
+
+
+def check_model_inputs(config: UNetConfig, x: torch.Tensor, t, context):
+    """Validate a U-Net call; return t as (B,) and the context as (B, n_cfeat), x's dtype."""
+    if x.ndim != 4 or x.shape[1] != config.in_channels or x.shape[2:] != (config.image_size,) * 2:
+        raise ParameterError(
+            f"expected images of shape (B, {config.in_channels}, {config.image_size}, "
+            f"{config.image_size}), got {tuple(x.shape)}"
+        )
+    batch = x.shape[0]
+    t = torch.as_tensor(t, dtype=x.dtype, device=x.device).reshape(-1)
+    if t.numel() == 1:
+        t = t.expand(batch)
+    if context is None:
+        context = x.new_zeros(batch, config.n_cfeat)
+    elif context.shape != (batch, config.n_cfeat):
+        raise ParameterError(
+            f"context must have shape ({batch}, {config.n_cfeat}), got {tuple(context.shape)}"
+        )
+    return t, context.to(x.dtype)
+
+
+def build_unet(config: UNetConfig | str) -> nn.Module:
+    """The network a configuration describes: :class:`ContextUnet` or ``DDPMUnet``.
+
+    Examples
+    --------
+    >>> type(build_unet("tiny")).__name__
+    'ContextUnet'
+    >>> type(build_unet(get_config("tiny", architecture="ddpm"))).__name__
+    'DDPMUnet'
+    """
+    if isinstance(config, str):
+        config = get_config(config)
+    if config.architecture == "ddpm":
+        from .ddpm_unet import DDPMUnet
+
+        return DDPMUnet(config)
+    return ContextUnet(config)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -126,6 +126,11 @@ def test_config_mismatch_names_the_field():
         ckpt.check_compatible(get_config("tiny"), NoiseSchedule(500, "cosine").config)
     with pytest.raises(CheckpointError, match="batch_size=4 in the checkpoint but 8"):
         ckpt.check_compatible(get_config("tiny"), None, {"batch_size": 8})
+    with pytest.raises(CheckpointError, match="architecture='course' in the checkpoint"):
+        ckpt.check_compatible(get_config("tiny", architecture="ddpm"))
+    # A checkpoint written before the architecture field existed is a course network.
+    del ckpt.model_config["architecture"]
+    ckpt.check_compatible(get_config("tiny"))
 
 
 def test_export_for_inference_keeps_only_ema_weights(tmp_path):

@@ -108,14 +108,34 @@ def test_bad_data_and_devices(sprites):
     wrong = SimpleNamespace(images=sprites.images, labels=sprites.labels + 5)
     with pytest.raises(DataError, match="labels must be in"):
         _train(wrong)
-    with pytest.raises(ParameterError, match="only supported on CUDA"):
-        _train(sprites, config={"mixed_precision": "bf16"})
+    with pytest.raises(ParameterError, match="'fp16' is not supported on cpu"):
+        _train(sprites, config={"mixed_precision": "fp16"})
     if not torch.cuda.is_available():
         with pytest.raises(ParameterError, match="no CUDA"):
             train(sprites, "tiny", TrainConfig(steps=1, **TINY), device="cuda")
 
 
 # -- the loop -------------------------------------------------------------------------------
+def test_bf16_autocast_on_the_cpu_trains_the_ddpm_unet(sprites):
+    config = TrainConfig(steps=6, mixed_precision="bf16", **TINY)
+    result = train(
+        sprites,
+        training.get_config("tiny", architecture="ddpm"),
+        config,
+        schedule=NoiseSchedule(50),
+        device="cpu",
+        progress=False,
+    )
+    assert result.checkpoint.metadata["mixed_precision"] == "bfloat16"
+    assert result.checkpoint.model_config["architecture"] == "ddpm"
+    # Weights stay float32 (autocast only lowers the matmuls) and moved from their start.
+    fresh = training.build_unet(result.checkpoint.unet_config).state_dict()
+    state = result.checkpoint.model_state
+    assert all(v.dtype == torch.float32 for v in state.values() if v.is_floating_point())
+    assert not _same_weights(state, fresh)
+    assert np.isfinite([row["loss"] for row in result.history]).all()
+
+
 def test_seeded_runs_are_identical_and_seeds_differ(sprites):
     a = _train(sprites, steps=4)
     b = _train(sprites, steps=4)

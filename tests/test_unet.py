@@ -1,21 +1,43 @@
-"""The context U-Net: shapes, registration of every layer, determinism, configs."""
+"""The U-Nets (course and DDPM-style): shapes, registration of every layer, determinism, configs."""
 
 import pytest
 import torch
 
+from diffprob.ddpm_unet import DDPMUnet
 from diffprob.errors import ParameterError
-from diffprob.unet import CONFIGS, ContextUnet, UNetConfig, _groups, count_parameters, get_config
+from diffprob.unet import (
+    CONFIGS,
+    ContextUnet,
+    UNetConfig,
+    _groups,
+    build_unet,
+    count_parameters,
+    get_config,
+)
+
+ARCHITECTURES = pytest.mark.parametrize("architecture", ["course", "ddpm"])
 
 
-def _model(seed=0, **overrides):
+def _model(seed=0, fresh=False, **overrides):
     torch.manual_seed(seed)
-    return ContextUnet(get_config("tiny", **overrides)).eval()
+    model = build_unet(get_config("tiny", **overrides)).eval()
+    if not fresh:
+        # The DDPM U-Net zero-initialises the last layer of each residual branch, so a
+        # fresh one ignores t and the context; wake those layers to test the wiring.
+        with torch.no_grad():
+            for p in model.parameters():
+                if not p.any():
+                    p.normal_(0, 0.1)
+    return model
 
 
 @pytest.mark.parametrize("size", [16, 32])
-@pytest.mark.parametrize("time_embedding", ["mlp", "sinusoidal"])
-def test_output_shape_matches_input(size, time_embedding):
-    model = _model(image_size=size, time_embedding=time_embedding)
+@pytest.mark.parametrize(
+    "overrides",
+    [{"time_embedding": "mlp"}, {"time_embedding": "sinusoidal"}, {"architecture": "ddpm"}],
+)
+def test_output_shape_matches_input(size, overrides):
+    model = _model(image_size=size, **overrides)
     x = torch.randn(3, 3, size, size)
     out = model(x, torch.tensor([0.0, 0.5, 1.0]), torch.eye(5)[:3])
     assert out.shape == x.shape
@@ -36,8 +58,9 @@ def test_bottleneck_is_one_pixel_at_both_sizes():
         assert captured["shape"][2:] == (1, 1)
 
 
-def test_state_dict_round_trip_gives_identical_outputs():
-    a, b = _model(seed=1), _model(seed=2)
+@ARCHITECTURES
+def test_state_dict_round_trip_gives_identical_outputs(architecture):
+    a, b = _model(seed=1, architecture=architecture), _model(seed=2, architecture=architecture)
     x, t, c = torch.randn(4, 3, 16, 16), torch.rand(4), torch.eye(5)[[0, 1, 2, 4]]
     assert not torch.equal(a(x, t, c), b(x, t, c))
     b.load_state_dict(a.state_dict())
@@ -61,8 +84,9 @@ def test_no_layer_is_created_in_forward():
     assert model.init_conv.shortcut.weight.requires_grad
 
 
-def test_same_seed_same_weights_different_seed_different():
-    a, b, c = _model(seed=5), _model(seed=5), _model(seed=6)
+@ARCHITECTURES
+def test_same_seed_same_weights_different_seed_different(architecture):
+    a, b, c = (_model(seed=s, architecture=architecture) for s in (5, 5, 6))
     for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         assert torch.equal(pa, pb), name
     assert any(
@@ -70,22 +94,25 @@ def test_same_seed_same_weights_different_seed_different():
     )
 
 
-def test_none_context_is_the_zero_context_and_context_matters():
-    model = _model()
+@ARCHITECTURES
+def test_none_context_is_the_zero_context_and_context_matters(architecture):
+    model = _model(architecture=architecture)
     x, t = torch.randn(2, 3, 16, 16), torch.rand(2)
     assert torch.equal(model(x, t, None), model(x, t, torch.zeros(2, 5)))
     assert not torch.allclose(model(x, t, torch.eye(5)[:2]), model(x, t, torch.zeros(2, 5)))
 
 
-def test_scalar_t_is_broadcast():
-    model = _model()
+@ARCHITECTURES
+def test_scalar_t_is_broadcast(architecture):
+    model = _model(architecture=architecture)
     x = torch.randn(3, 3, 16, 16)
     assert torch.equal(model(x, torch.tensor(0.3)), model(x, torch.full((3,), 0.3)))
 
 
-def test_each_sample_is_independent_of_its_batch():
+@ARCHITECTURES
+def test_each_sample_is_independent_of_its_batch(architecture):
     # GroupNorm, not BatchNorm: guided and unguided passes can share a batch.
-    model = _model().train()
+    model = _model(architecture=architecture).train()
     x, t, c = torch.randn(4, 3, 16, 16), torch.rand(4), torch.eye(5)[:4]
     together = model(x, t, c)
     alone = torch.cat([model(x[i : i + 1], t[i : i + 1], c[i : i + 1]) for i in range(4)])
@@ -107,6 +134,37 @@ def test_named_configs():
     assert 1_400_000 < count_parameters(course) < 1_600_000  # the course's ~1.5M
     assert count_parameters(ContextUnet("tiny")) < 50_000
     assert count_parameters(ContextUnet("small")) < 1_000_000
+    sprite = build_unet("sprite")
+    assert isinstance(sprite, DDPMUnet) and sprite.config.architecture == "ddpm"
+    assert count_parameters(sprite) < 1_000_000
+
+
+def test_ddpm_unet_conditions_every_block_and_starts_as_identity_blocks():
+    model = _model(architecture="ddpm", fresh=True)
+    blocks = [m for m in model.modules() if hasattr(m, "to_scale_shift")]
+    assert len(blocks) == 8  # 3 encoder, 2 middle, 3 decoder: each sees t and the class
+    # Zero-initialised last convolutions: a fresh residual block returns its shortcut.
+    x, emb = torch.randn(2, 8, 16, 16), torch.randn(2, 32)
+    torch.testing.assert_close(model.enc1(x, emb), x)
+    # The encoder sees the timestep: a changed t changes the first block's output.
+    for p in model.enc1.conv2.parameters():
+        torch.nn.init.normal_(p)
+    t_emb = [model.time_mlp(model.time_features(torch.tensor([[t]]))) for t in (0.1, 0.9)]
+    assert not torch.allclose(model.enc1(x[:1], t_emb[0]), model.enc1(x[:1], t_emb[1]))
+
+
+def test_checkpoints_from_before_the_architecture_field_load_as_course():
+    old = get_config("small").to_dict()
+    del old["architecture"]
+    assert UNetConfig.from_dict(old).architecture == "course"
+    assert isinstance(build_unet(UNetConfig.from_dict(old)), ContextUnet)
+
+
+def test_each_network_refuses_the_other_architecture():
+    with pytest.raises(ParameterError, match="build_unet"):
+        ContextUnet("sprite")
+    with pytest.raises(ParameterError, match="build_unet"):
+        DDPMUnet(get_config("small"))
 
 
 def test_config_round_trip_and_errors():
@@ -120,12 +178,15 @@ def test_config_round_trip_and_errors():
         UNetConfig(n_feat=0)
     with pytest.raises(ParameterError, match="time_embedding"):
         UNetConfig(time_embedding="fourier")
+    with pytest.raises(ParameterError, match="architecture"):
+        UNetConfig(architecture="transformer")
     with pytest.raises(ParameterError, match="unknown model configuration keys"):
         UNetConfig.from_dict({**cfg.to_dict(), "depth": 3})
 
 
-def test_bad_input_shapes_raise():
-    model = _model()
+@ARCHITECTURES
+def test_bad_input_shapes_raise(architecture):
+    model = _model(architecture=architecture)
     with pytest.raises(ParameterError, match="expected images"):
         model(torch.zeros(1, 3, 32, 32), torch.zeros(1))
     with pytest.raises(ParameterError, match="context must have shape"):

@@ -64,7 +64,7 @@ def register(subparsers):
         "--config",
         default="small",
         metavar="NAME",
-        help="model configuration: tiny, small (default) or course",
+        help="model configuration: tiny, small (default), sprite or course",
     )
     model.add_argument(
         "--image-size",
@@ -85,6 +85,13 @@ def register(subparsers):
         choices=("mlp", "sinusoidal"),
         default=None,
         help="override the config's time embedding",
+    )
+    model.add_argument(
+        "--architecture",
+        choices=("course", "ddpm"),
+        default=None,
+        help="override the config's network: the course's ContextUnet or the DDPM-style "
+        "U-Net (embedding in every block, attention)",
     )
     model.add_argument(
         "--schedule",
@@ -255,6 +262,7 @@ def _build(args):
         image_size=size,
         n_feat=args.n_feat,
         time_embedding=args.time_embedding,
+        architecture=args.architecture,
         n_cfeat=len(data.class_names),
     )
     return data, model_config, train_config, schedule
