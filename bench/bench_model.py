@@ -6,8 +6,10 @@ Prints, from one run:
    step: q_sample, context dropout, AdamW, grad clipping, EMA) against a faithful
    re-implementation of the course's ContextUnet and training step
    (bench/course_reference.py) at the same width and batch (ratio, target >= 1.0);
-2. training images/s of the ``small`` config (the shipped model);
-3. DDPM (all 500 steps) vs DDIM-25 sampling time with the ``small`` model
+2. training images/s of the ``small`` (course network) and ``sprite`` (DDPM network,
+   the shipped model) configs at batch 64, in float32 and with bf16 autocast on the
+   CPU (``--mixed-precision bf16``): the bf16 / float32 ratio of each;
+3. DDPM (all 500 steps) vs DDIM-25 sampling time with the ``sprite`` model
    (ratio, target >= 15x).
 
 Ours and the course's steps alternate (the course's step runs inside our training
@@ -35,7 +37,7 @@ from course_reference import make_course_trainer  # noqa: E402
 
 from diffprob.schedule import NoiseSchedule  # noqa: E402
 from diffprob.training import TrainConfig, train  # noqa: E402
-from diffprob.unet import ContextUnet, count_parameters, get_config  # noqa: E402
+from diffprob.unet import build_unet, count_parameters, get_config  # noqa: E402
 
 
 def _sprites(n, seed=0):
@@ -81,10 +83,15 @@ def interleaved_step_times(data, config_name, batch, steps, device, clock):
     return ours[1:], course[2:]  # drop warm-up steps
 
 
-def ours_images_per_s(data, config_name, batch, steps, device) -> float:
+def ours_images_per_s(data, config_name, batch, steps, device, precision="off") -> float:
     """Wall-clock throughput of diffprob.training.train over its last `steps` steps."""
     config = TrainConfig(
-        steps=2 * steps, batch_size=batch, warmup_steps=0, log_every=steps, checkpoint_every=0
+        steps=2 * steps,
+        batch_size=batch,
+        warmup_steps=0,
+        log_every=steps,
+        checkpoint_every=0,
+        mixed_precision=precision,
     )
     result = train(data, config_name, config, device=device, progress=False)
     return result.history[-1]["images_per_s"]
@@ -137,25 +144,32 @@ def main(argv=None):
             flush=True,
         )
 
-    small = get_config("small")
-    n_params = count_parameters(ContextUnet(small))
-    rate = statistics.median(
-        ours_images_per_s(data, "small", 64, 2 * args.steps, device) for _ in range(2)
-    )
-    print(
-        f"\n2. training, small config (n_feat={small.n_feat}, {n_params:,} params), batch 64: "
-        f"{rate:.1f} img/s = {rate / 64:.2f} steps/s"
-    )
+    print("\n2. training at batch 64, float32 against bf16 autocast (median of 2 runs):")
+    rates = {}
+    for name in ("small", "sprite"):
+        cfg = get_config(name)
+        n_params = count_parameters(build_unet(cfg))
+        for precision in ("off", "bf16"):
+            rates[name, precision] = statistics.median(
+                ours_images_per_s(data, name, 64, 2 * args.steps, device, precision)
+                for _ in range(2)
+            )
+        fp32, bf16 = rates[name, "off"], rates[name, "bf16"]
+        print(
+            f"   {name:6s} ({cfg.architecture} network, {n_params:,} params): float32 "
+            f"{fp32:6.1f} img/s, bf16 {bf16:6.1f} img/s, ratio {bf16 / fp32:.2f}",
+            flush=True,
+        )
 
     torch.manual_seed(0)
-    model = ContextUnet(small).to(device).eval()
+    model = build_unet("sprite").to(device).eval()
     schedule = NoiseSchedule(500)
     n = 20
     sampling_seconds(model, schedule, n, "ddim", 5, device)  # warm-up (kernel set-up)
     ddim = sampling_seconds(model, schedule, n, "ddim", 25, device)
     ddpm = sampling_seconds(model, schedule, n, "ddpm", None, device)
     print(
-        f"\n3. sampling {n} images with the small model: DDPM-500 {ddpm:.2f} s, "
+        f"\n3. sampling {n} images with the sprite model: DDPM-500 {ddpm:.2f} s, "
         f"DDIM-25 {ddim:.2f} s, speed-up {ddpm / ddim:.1f}x (target >= 15x)"
     )
     return 0

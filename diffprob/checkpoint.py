@@ -24,11 +24,11 @@ __all__ = ["Checkpoint", "load_model", "default_checkpoint_path", "FORMAT_VERSIO
 
 FORMAT_NAME = "diffprob-checkpoint"
 FORMAT_VERSION = 1
-DEFAULT_CHECKPOINT = Path("data") / "checkpoints" / "sprites16_small.pt"
+DEFAULT_CHECKPOINT = Path("data") / "checkpoints" / "sprites16.pt"
 
 
 def default_checkpoint_path() -> Path:
-    """Path of the shipped sprite model, ``<repo>/data/checkpoints/sprites16_small.pt``.
+    """Path of the shipped sprite model, ``<repo>/data/checkpoints/sprites16.pt``.
 
     Found relative to the package (the repository root is the package's parent).
     """

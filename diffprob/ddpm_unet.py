@@ -139,13 +139,21 @@ class DDPMUnet(nn.Module):
         self.dec1 = EmbeddedResBlock(3 * f, f, emb)
         self.out = nn.Sequential(_norm(f), nn.SiLU(), nn.Conv2d(f, c, 3, 1, 1))
 
+    def embedding(self, t: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """The vector ``SiLU(time_mlp(t) + context_mlp(c))`` that every block receives.
+
+        `t` is (B,) in [0, 1], `context` (B, n_cfeat); a block's scale and shift are
+        ``block.to_scale_shift(embedding).chunk(2, dim=1)``.
+        """
+        features = self.time_features(t.reshape(-1, 1)).to(context.dtype)
+        return F.silu(self.time_mlp(features) + self.context_mlp(context))
+
     def forward(
         self, x: torch.Tensor, t: torch.Tensor, context: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Predict the noise in `x` (see :meth:`diffprob.unet.ContextUnet.forward`)."""
         t, context = check_model_inputs(self.config, x, t, context)
-        emb = self.time_mlp(self.time_features(t.reshape(-1, 1)).to(x.dtype))
-        emb = F.silu(emb + self.context_mlp(context))
+        emb = self.embedding(t, context)
 
         h1 = self.enc1(self.conv_in(x), emb)
         h2 = self.enc2(self.down1(h1), emb)

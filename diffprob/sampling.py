@@ -54,7 +54,7 @@ SAMPLERS = ("ddpm", "ddim")
 DEFAULT_DDIM_STEPS = 25
 # Guidance weight used when none is given (API, `diffprob sample`, `diffprob evaluate`).
 # The shipped small model needs some guidance for clean, class-typical sprites; its
-# model card (data/checkpoints/sprites16_small.md) gives the measured sweep behind this value.
+# model card (data/checkpoints/sprites16.md) gives the measured sweep behind this value.
 DEFAULT_GUIDANCE = 1.0
 
 

@@ -468,7 +468,7 @@ def _autocast_settings(config: TrainConfig, device: torch.device):
 
 def train(
     data,
-    model_config: UNetConfig | str = "small",
+    model_config: UNetConfig | str = "sprite",
     config: TrainConfig | None = None,
     *,
     schedule: NoiseSchedule | ScheduleConfig | dict | None = None,

@@ -157,3 +157,32 @@ def test_load_model_and_missing_default(tmp_path, monkeypatch):
     monkeypatch.setattr(checkpoint_module, "default_checkpoint_path", lambda: tmp_path / "none.pt")
     with pytest.raises(CheckpointError, match="not installed"):
         load_model()
+
+
+def test_the_shipped_checkpoint_loads_and_samples_recognisable_sprites_on_the_cpu():
+    from diffprob.classifier import classifier_accuracy, load_classifier
+    from diffprob.data import from_model_range
+    from diffprob.sampling import per_class_context, sample
+
+    path = checkpoint_module.default_checkpoint_path()
+    assert path.is_file() and path.stat().st_size < 10_000_000
+    raw = torch.load(path, map_location="cpu", weights_only=True)
+    assert raw["ema_state"] is not None and raw["optimizer_state"] is None  # inference only
+    model, schedule, class_names = load_model()
+    assert not model.training and next(model.parameters()).device.type == "cpu"
+    per_class = 4
+    result = sample(
+        model,
+        schedule,
+        per_class * len(class_names),
+        steps=20,
+        context=per_class_context(len(class_names), per_class),
+        generator=0,
+        progress=False,
+    )
+    images = from_model_range(result.images)
+    assert images.shape == (20, 16, 16, 3) and images.dtype.name == "uint8"
+    labels = result.context.argmax(dim=1).numpy()
+    # The shipped classifier tells the asked-for class from the picture (100 % at n = 500
+    # in the model card); 20 samples leave room for one or two misses, not for noise.
+    assert classifier_accuracy(load_classifier(), images, labels) >= 0.85

@@ -95,7 +95,7 @@ def add_sampling_arguments(add) -> None:
         "--ckpt",
         metavar="CKPT",
         default=None,
-        help="checkpoint file (default: the shipped data/checkpoints/sprites16_small.pt)",
+        help="checkpoint file (default: the shipped data/checkpoints/sprites16.pt)",
     )
     add(
         "--sampler",

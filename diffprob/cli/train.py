@@ -8,8 +8,9 @@ from ._common import finite_float, info, non_negative_int, positive_int, print_j
 
 EPILOG = """\
 examples:
-  diffprob train --config small --steps 6000 --out runs/small
-  diffprob train --config small --steps 6000 --out runs/small --resume   # after Ctrl-C
+  diffprob train --config sprite --steps 6000 --out runs/sprite
+  diffprob train --config sprite --steps 6000 --out runs/sprite --resume   # after Ctrl-C
+  diffprob train --config sprite --steps 6000 --mixed-precision bf16   # ~2x on CPUs with AMX
   diffprob train --data sprites_1788_16x16.npy --config course --epochs 32 --batch-size 100
   diffprob train --config tiny --steps 200 --device cpu --no-progress --out runs/try
   torchrun --nproc_per_node 4 -m diffprob train --config course --steps 20000 --out runs/ddp
@@ -62,9 +63,9 @@ def register(subparsers):
     model = parser.add_argument_group("model and schedule")
     model.add_argument(
         "--config",
-        default="small",
+        default="sprite",
         metavar="NAME",
-        help="model configuration: tiny, small (default), sprite or course",
+        help="model configuration: tiny, small, sprite (default) or course",
     )
     model.add_argument(
         "--image-size",
