@@ -67,6 +67,8 @@ _LAZY = {
     "ScheduleConfig": "schedule",
     "UNetConfig": "unet",
     "ContextUnet": "unet",
+    "DDPMUnet": "ddpm_unet",
+    "build_unet": "unet",
     "get_config": "unet",
     "Checkpoint": "checkpoint",
     "load_model": "checkpoint",

@@ -4,7 +4,7 @@ The course's :class:`~diffprob.unet.ContextUnet` tells the network the timestep 
 the class only in its decoder, and only at two places. This network follows Ho et
 al. (2020) and Dhariwal & Nichol (2021) instead, at sprite scale:
 
-* every residual block receives one embedding ``e = time_mlp(t) + context_mlp(c)``
+* every residual block receives one embedding ``e = SiLU(time_mlp(t) + context_mlp(c))``
   and uses it to scale and shift its normalised features (FiLM / "AdaGN"), so the
   encoder also knows how noisy its input is and which class it should become;
 * every block is residual (pre-activation GroupNorm -> SiLU -> conv);
@@ -113,10 +113,13 @@ class DDPMUnet(nn.Module):
         self.config = config
         c, f, k = config.in_channels, config.n_feat, config.n_cfeat
         emb = 4 * f
-        self.time_features = SinusoidalEmbedding(f)
-        self.time_mlp = nn.Sequential(
-            nn.Linear(2 * max(f // 2, 1), emb), nn.SiLU(), nn.Linear(emb, emb)
-        )
+        if config.time_embedding == "sinusoidal":
+            self.time_features = SinusoidalEmbedding(f)
+            time_in = 2 * max(f // 2, 1)
+        else:  # "mlp": the scalar t / T straight into the MLP, as in the course
+            self.time_features = nn.Identity()
+            time_in = 1
+        self.time_mlp = nn.Sequential(nn.Linear(time_in, emb), nn.SiLU(), nn.Linear(emb, emb))
         self.context_mlp = nn.Sequential(nn.Linear(k, emb), nn.SiLU(), nn.Linear(emb, emb))
 
         self.conv_in = nn.Conv2d(c, f, 3, 1, 1)

@@ -76,8 +76,7 @@ class UNetConfig:
     architecture : {"course", "ddpm"}
         ``"course"``: :class:`ContextUnet`, the course's network. ``"ddpm"``:
         :class:`diffprob.ddpm_unet.DDPMUnet`, time and context in every residual
-        block and self-attention at the lowest resolution (its time embedding is
-        always sinusoidal).
+        block and self-attention at the lowest resolution.
 
     Examples
     --------

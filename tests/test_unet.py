@@ -34,7 +34,12 @@ def _model(seed=0, fresh=False, **overrides):
 @pytest.mark.parametrize("size", [16, 32])
 @pytest.mark.parametrize(
     "overrides",
-    [{"time_embedding": "mlp"}, {"time_embedding": "sinusoidal"}, {"architecture": "ddpm"}],
+    [
+        {"time_embedding": "mlp"},
+        {"time_embedding": "sinusoidal"},
+        {"architecture": "ddpm"},
+        {"architecture": "ddpm", "time_embedding": "sinusoidal"},
+    ],
 )
 def test_output_shape_matches_input(size, overrides):
     model = _model(image_size=size, **overrides)

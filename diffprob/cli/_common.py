@@ -121,7 +121,7 @@ def add_sampling_arguments(add) -> None:
         default=None,
         metavar="W",
         help="classifier-free guidance weight w >= 0; 0 = plain conditional "
-        "(default: diffprob.sampling.DEFAULT_GUIDANCE = 1)",
+        "(default: diffprob.sampling.DEFAULT_GUIDANCE = 0)",
     )
 
 
