@@ -30,8 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import ParameterError
-from .unet import SinusoidalEmbedding, UNetConfig, _norm, check_model_inputs
+from .unet import UNetConfig, _norm, check_model_inputs, require_architecture, time_features
 
 __all__ = ["DDPMUnet"]
 
@@ -105,20 +104,11 @@ class DDPMUnet(nn.Module):
 
     def __init__(self, config: UNetConfig):
         super().__init__()
-        if config.architecture != "ddpm":
-            raise ParameterError(
-                f"config {config.name!r} is a {config.architecture!r} network; "
-                "build it with build_unet(config)"
-            )
+        require_architecture(config, "ddpm")
         self.config = config
         c, f, k = config.in_channels, config.n_feat, config.n_cfeat
         emb = 4 * f
-        if config.time_embedding == "sinusoidal":
-            self.time_features = SinusoidalEmbedding(f)
-            time_in = 2 * max(f // 2, 1)
-        else:  # "mlp": the scalar t / T straight into the MLP, as in the course
-            self.time_features = nn.Identity()
-            time_in = 1
+        self.time_features, time_in = time_features(config)
         self.time_mlp = nn.Sequential(nn.Linear(time_in, emb), nn.SiLU(), nn.Linear(emb, emb))
         self.context_mlp = nn.Sequential(nn.Linear(k, emb), nn.SiLU(), nn.Linear(emb, emb))
 

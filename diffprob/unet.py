@@ -252,6 +252,26 @@ class SinusoidalEmbedding(nn.Module):
         return torch.cat((angles.sin(), angles.cos()), dim=1)
 
 
+def time_features(config: UNetConfig) -> tuple[nn.Module, int]:
+    """The features of t / T fed to the time MLPs, and their length.
+
+    ``"sinusoidal"``: :class:`SinusoidalEmbedding` of width ``n_feat``; ``"mlp"``: the
+    scalar t / T itself, as in the course.
+    """
+    if config.time_embedding == "sinusoidal":
+        return SinusoidalEmbedding(config.n_feat), 2 * max(config.n_feat // 2, 1)
+    return nn.Identity(), 1
+
+
+def require_architecture(config: UNetConfig, architecture: str) -> None:
+    """Refuse to build one network from another's configuration."""
+    if config.architecture != architecture:
+        raise ParameterError(
+            f"config {config.name!r} is a {config.architecture!r} network; "
+            "build it with build_unet(config)"
+        )
+
+
 class ContextUnet(nn.Module):
     """Noise-prediction U-Net conditioned on time and a context vector.
 
@@ -281,11 +301,7 @@ class ContextUnet(nn.Module):
         super().__init__()
         if isinstance(config, str):
             config = get_config(config)
-        if config.architecture != "course":
-            raise ParameterError(
-                f"config {config.name!r} is a {config.architecture!r} network; "
-                "build it with build_unet(config)"
-            )
+        require_architecture(config, "course")
         self.config = config
         c, f, k = config.in_channels, config.n_feat, config.n_cfeat
         bottom = config.image_size // 4  # side after two 2x poolings
@@ -295,12 +311,7 @@ class ContextUnet(nn.Module):
         self.down2 = UnetDown(f, 2 * f)
         self.to_vec = nn.Sequential(nn.AvgPool2d(bottom), nn.GELU())
 
-        if config.time_embedding == "sinusoidal":
-            self.time_features = SinusoidalEmbedding(f)
-            time_in = 2 * max(f // 2, 1)
-        else:
-            self.time_features = nn.Identity()
-            time_in = 1
+        self.time_features, time_in = time_features(config)
         self.timeembed1 = EmbedFC(time_in, 2 * f)
         self.timeembed2 = EmbedFC(time_in, f)
         self.contextembed1 = EmbedFC(k, 2 * f)
