@@ -145,16 +145,16 @@ def main(argv=None):
         )
 
     print("\n2. training at batch 64, float32 against bf16 autocast (median of 2 runs):")
-    rates = {}
     for name in ("small", "sprite"):
         cfg = get_config(name)
         n_params = count_parameters(build_unet(cfg))
-        for precision in ("off", "bf16"):
-            rates[name, precision] = statistics.median(
+        fp32, bf16 = (
+            statistics.median(
                 ours_images_per_s(data, name, 64, 2 * args.steps, device, precision)
                 for _ in range(2)
             )
-        fp32, bf16 = rates[name, "off"], rates[name, "bf16"]
+            for precision in ("off", "bf16")
+        )
         print(
             f"   {name:6s} ({cfg.architecture} network, {n_params:,} params): float32 "
             f"{fp32:6.1f} img/s, bf16 {bf16:6.1f} img/s, ratio {bf16 / fp32:.2f}",
