@@ -146,9 +146,7 @@ def test_colour_pmf_bins_forgive_small_level_shifts(tiny, monkeypatch):
     shifted = np.clip(fresh.astype(int) - 3, 0, 255).astype(np.uint8)
     monkeypatch.setattr(evaluation, "_sample_model", _mock_sampler(shifted, fresh_labels))
     scores = {
-        bins: evaluate(
-            (net, schedule, CLASSES, SOURCE), n=50, kid_subsets=3, pmf_bins=bins
-        ).overall
+        bins: evaluate((net, schedule, CLASSES, SOURCE), n=50, kid_subsets=3, pmf_bins=bins).overall
         for bins in (256, 32)
     }
     assert scores[256]["model"]["tv"] > 0.9

@@ -285,6 +285,28 @@ def test_cli_trains_interrupts_and_resumes(tmp_path, monkeypatch, capsys):
     assert Checkpoint.load(out / "model.pt").step == 8
 
 
+def test_cli_resume_reads_the_options_the_run_was_started_with(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main([*CLI_TINY, "--steps", "3", "--lr", "5e-4", "--out", str(out)]) == 0
+    saved = json.loads((out / "train_args.json").read_text())
+    assert saved["config"] == "tiny" and saved["n_data"] == 32 and saved["lr"] == 5e-4
+    capsys.readouterr()
+
+    # Only the run folder and the new length: data, model and optimiser come from the run.
+    run_only = ["train", "--out", str(out), "--resume", "--device", "cpu", "--threads", "1"]
+    assert main([*run_only, "--steps", "5", "--no-progress", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["step"] == 5 and summary["model_config"]["name"] == "tiny"
+    assert Checkpoint.load(out / "last.pt").train_config["lr"] == 5e-4
+
+    # An option given explicitly still wins, and a mismatch is refused without
+    # rewriting the run's record.
+    assert main([*run_only, "--steps", "6", "--lr", "1e-3", "--no-progress"]) == 1
+    assert "lr" in capsys.readouterr().err
+    assert json.loads((out / "train_args.json").read_text())["lr"] == 5e-4
+    assert Checkpoint.load(out / "last.pt").step == 5
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [

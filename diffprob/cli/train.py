@@ -9,7 +9,7 @@ from ._common import finite_float, info, non_negative_int, positive_int, print_j
 EPILOG = """\
 examples:
   diffprob train --config sprite --steps 6000 --out runs/sprite
-  diffprob train --config sprite --steps 6000 --out runs/sprite --resume   # after Ctrl-C
+  diffprob train --out runs/sprite --resume   # after Ctrl-C: same options, same run
   diffprob train --config sprite --steps 6000 --mixed-precision bf16   # ~2x on CPUs with AMX
   diffprob train --data sprites_1788_16x16.npy --config course --epochs 32 --batch-size 100
   diffprob train --config tiny --steps 200 --device cpu --no-progress --out runs/try
@@ -17,10 +17,41 @@ examples:
 
 The run folder holds last.pt (full training state, every --checkpoint-every steps,
 at the end and on Ctrl-C), model.pt (EMA weights only, for sampling), loss.csv,
-loss.png, previews/step_*.png and config.json. Ctrl-C saves and exits with 130;
---resume continues exactly where it stopped. --batch-size is the global batch:
-under torchrun each of N processes takes batch/N examples of it.
+loss.png, previews/step_*.png, config.json and train_args.json. Ctrl-C saves and
+exits with 130; --resume continues exactly where it stopped, taking every data, model
+and optimisation option not given on its command line from train_args.json (give
+--steps or --epochs to train a finished run further). --batch-size is the global
+batch: under torchrun each of N processes takes batch/N examples of it.
 """
+
+# The options a run is defined by, with their defaults. `--resume` reads the values a run
+# was started with from RUN_DIR/train_args.json, so that the user does not have to repeat
+# them (the argparse defaults are None to tell "not given" from "given the default").
+RUN_OPTIONS = {
+    "data": "sprites",
+    "n_data": None,
+    "data_seed": 0,
+    "config": "sprite",
+    "image_size": None,
+    "n_feat": None,
+    "time_embedding": None,
+    "architecture": None,
+    "schedule": "linear",
+    "timesteps": 500,
+    "steps": None,
+    "epochs": None,
+    "batch_size": 64,
+    "lr": 1e-3,
+    "weight_decay": 0.0,
+    "warmup_steps": 200,
+    "lr_decay": "cosine",
+    "ema_decay": 0.999,
+    "context_dropout": 0.1,
+    "grad_clip": 1.0,
+    "mixed_precision": "auto",
+    "seed": 0,
+}
+ARGS_FILE = "train_args.json"
 
 
 def register(subparsers):
@@ -40,7 +71,7 @@ def register(subparsers):
     data = parser.add_argument_group("data")
     data.add_argument(
         "--data",
-        default="sprites",
+        default=None,
         metavar="SOURCE",
         help="'sprites' (the embedded generator, default), a data set .npz, the course's "
         "sprites_*.npy, or a folder with one sub-folder of images per class",
@@ -55,7 +86,7 @@ def register(subparsers):
     data.add_argument(
         "--data-seed",
         type=non_negative_int,
-        default=0,
+        default=None,
         metavar="N",
         help="seed of the sprite generator / subset (default 0)",
     )
@@ -63,7 +94,7 @@ def register(subparsers):
     model = parser.add_argument_group("model and schedule")
     model.add_argument(
         "--config",
-        default="sprite",
+        default=None,
         metavar="NAME",
         help="model configuration: tiny, small, sprite (default) or course",
     )
@@ -97,13 +128,13 @@ def register(subparsers):
     model.add_argument(
         "--schedule",
         choices=("linear", "cosine"),
-        default="linear",
+        default=None,
         help="noise schedule (default linear, 1e-4 -> 0.02 as in the course)",
     )
     model.add_argument(
         "--timesteps",
         type=positive_int,
-        default=500,
+        default=None,
         metavar="T",
         help="number of diffusion steps T (default 500)",
     )
@@ -122,56 +153,56 @@ def register(subparsers):
     opt.add_argument(
         "--batch-size",
         type=positive_int,
-        default=64,
+        default=None,
         metavar="B",
         help="global batch size (default 64)",
     )
-    opt.add_argument("--lr", type=finite_float, default=1e-3, help="peak learning rate (1e-3)")
+    opt.add_argument("--lr", type=finite_float, default=None, help="peak learning rate (1e-3)")
     opt.add_argument(
-        "--weight-decay", type=finite_float, default=0.0, help="AdamW weight decay (default 0)"
+        "--weight-decay", type=finite_float, default=None, help="AdamW weight decay (default 0)"
     )
     opt.add_argument(
         "--warmup-steps",
         type=non_negative_int,
-        default=200,
+        default=None,
         metavar="N",
         help="linear learning-rate warm-up steps (default 200)",
     )
     opt.add_argument(
         "--lr-decay",
         choices=("cosine", "linear", "constant"),
-        default="cosine",
+        default=None,
         help="decay after warm-up (default cosine, to 2%% of --lr)",
     )
     opt.add_argument(
         "--ema-decay",
         type=finite_float,
-        default=0.999,
+        default=None,
         metavar="D",
         help="EMA decay in [0, 1) (default 0.999, with warm-up)",
     )
     opt.add_argument(
         "--context-dropout",
         type=finite_float,
-        default=0.1,
+        default=None,
         metavar="P",
         help="probability of the null context per sample (default 0.1)",
     )
     opt.add_argument(
         "--grad-clip",
         type=finite_float,
-        default=1.0,
+        default=None,
         metavar="NORM",
         help="gradient-norm clipping (default 1; 0 disables)",
     )
     opt.add_argument(
         "--mixed-precision",
         choices=("auto", "bf16", "fp16", "off"),
-        default="auto",
+        default=None,
         help="autocast on CUDA (auto: bf16 if supported, else fp16 + grad scaler)",
     )
     opt.add_argument(
-        "--seed", type=non_negative_int, default=0, help="seed of weights, data order, noise"
+        "--seed", type=non_negative_int, default=None, help="seed of weights, data order, noise"
     )
 
     run_group = parser.add_argument_group("run")
@@ -190,7 +221,8 @@ def register(subparsers):
     run_group.add_argument(
         "--resume",
         action="store_true",
-        help="continue from RUN_DIR/last.pt (same config; --steps/--epochs may change)",
+        help="continue from RUN_DIR/last.pt with the options it was started with "
+        "(--steps/--epochs may change)",
     )
     run_group.add_argument(
         "--checkpoint-every",
@@ -269,6 +301,38 @@ def _build(args):
     return data, model_config, train_config, schedule
 
 
+def _fill_run_options(args, out):
+    """Replace options not given (None) by the run's saved ones (on --resume) or defaults."""
+    import json
+
+    from ..errors import CheckpointError
+
+    saved = {}
+    path = out / ARGS_FILE
+    if args.resume and path.is_file():
+        try:
+            saved = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            raise CheckpointError(f"{str(path)!r} is not a readable JSON file: {err}") from None
+        if not isinstance(saved, dict):
+            raise CheckpointError(f"{str(path)!r} does not hold a JSON object")
+    if args.steps is not None or args.epochs is not None:
+        saved = {k: v for k, v in saved.items() if k not in ("steps", "epochs")}
+    for name, default in RUN_OPTIONS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, saved.get(name, default))
+
+
+def _save_run_options(args, out):
+    import json
+    import os
+
+    # Under torchrun only rank 0 writes the run folder.
+    if os.environ.get("RANK", "0") == "0" and out.is_dir():
+        options = {name: getattr(args, name) for name in RUN_OPTIONS}
+        (out / ARGS_FILE).write_text(json.dumps(options, indent=2) + "\n")
+
+
 def run(args):
     from pathlib import Path
 
@@ -282,21 +346,28 @@ def run(args):
         raise ParameterError(
             f"{str(out / 'last.pt')!r} exists; pass --resume to continue it or choose another --out"
         )
+    _fill_run_options(args, out)
     data, model_config, train_config, schedule = _build(args)
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    result = train(
-        data,
-        model_config,
-        train_config,
-        schedule=schedule,
-        out_dir=out,
-        resume=args.resume,
-        device=args.device,
-        progress=not args.no_progress,
-    )
+    try:
+        result = train(
+            data,
+            model_config,
+            train_config,
+            schedule=schedule,
+            out_dir=out,
+            resume=args.resume,
+            device=args.device,
+            progress=not args.no_progress,
+        )
+    except KeyboardInterrupt:  # last.pt was written: record how to resume it
+        _save_run_options(args, out)
+        raise
+    # Written only once training ran, so a refused resume leaves the run's record alone.
+    _save_run_options(args, out)
     if result.out_dir is None:  # not the main process under torchrun
         return 0
     ckpt = result.checkpoint
