@@ -53,9 +53,10 @@ def plot_noise_distribution(clean, mean=0.0, var=0.01, *, noisy=None, title=None
     mean, var : float
         Noise parameters in [0, 1] units.
     noisy : ndarray of uint8, optional
-        The noisy image as stored (same shape as ``clean``); its measured
-        noise ``(noisy - clean) / 255`` is overlaid as a histogram and an
-        empirical CDF.
+        The noisy image as stored (same shape as ``clean``; any shape when
+        ``clean`` is one pixel code, e.g. many noisy draws of that pixel); its
+        measured noise ``(noisy - clean) / 255`` is overlaid as a histogram and
+        an empirical CDF.
     title : str, optional
         Overrides the default title, which states mean and variance.
 
@@ -87,7 +88,7 @@ def plot_noise_distribution(clean, mean=0.0, var=0.01, *, noisy=None, title=None
     if noisy is not None:
         clean_arr = np.asarray(clean)
         noisy_arr = np.asarray(noisy)
-        if noisy_arr.shape != clean_arr.shape:
+        if clean_arr.ndim and noisy_arr.shape != clean_arr.shape:
             raise ParameterError(
                 f"noisy shape {noisy_arr.shape} differs from clean shape {clean_arr.shape}"
             )

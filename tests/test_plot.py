@@ -42,6 +42,25 @@ def test_noise_distribution_marks_clipped_spike_for_dark_pixel():
     assert f"{q.pmf[250]:.3f}" in texts and "pixel 5" in fig._suptitle.get_text()
 
 
+def test_noise_distribution_overlays_many_draws_of_one_pixel():
+    clean = 250  # near 255, so the clipped pile at 255 is in the picture
+    noisy = to_uint8(
+        add_gaussian_noise(np.full((100, 200), clean, np.uint8), 0.0, 0.001, rng=0).image
+    )
+    fig = plot.plot_noise_distribution(clean, 0.0, 0.001, noisy=noisy)
+    measured = [p for p in fig.axes[0].patches if p.get_label() == "measured"][0]
+    heights, edges = measured.get_data()[:2]
+    centres = np.rint((edges[:-1] + edges[1:]) / 2 * 255).astype(int)
+    q = quantized_noise_pmf(clean, 0.0, 0.001)
+    # 20,000 draws: every measured frequency within 5 binomial standard errors of the PMF
+    expected = q.pmf[centres + 255]
+    assert np.all(np.abs(heights - expected) <= 5 * np.sqrt(expected / 20_000) + 1e-12)
+    pile = heights[centres == 255 - clean][0]  # every draw clipped to 255
+    assert q.pmf[255 + 255 - clean] > 0.2 and pile == pytest.approx(
+        q.pmf[255 + 255 - clean], abs=0.02
+    )
+
+
 def test_noise_distribution_shape_mismatch():
     with pytest.raises(ParameterError):
         plot.plot_noise_distribution(IMAGE, noisy=IMAGE[:5])
