@@ -86,6 +86,7 @@ def class_grid(
         As in :func:`make_grid`.
     label_width : int, optional
         Width of the name column in pixels; fitted to the longest name by default.
+        Names are drawn a fifth of a tile high (9 to 40 pixels).
 
     Returns
     -------
@@ -118,14 +119,19 @@ def class_grid(
         filler = np.repeat(blank, ncols - len(members), axis=0)
         rows.append(np.concatenate([members, filler]))
     grid = make_grid(np.concatenate(rows), ncols, scale=scale, pad=pad, pad_value=pad_value)
-    font, font_scale, thickness = cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1
+    # Names scale with the tiles (a fifth of a tile high, 9 to 40 px) so they stay
+    # readable next to 2x thumbnails and 8x previews alike.
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    text_height = int(np.clip(round(h * scale / 5), 9, 40))
+    thickness = 1 if text_height < 20 else 2
+    font_scale = cv2.getFontScaleFromHeight(font, text_height, thickness)
     if label_width is None:
         widths = [cv2.getTextSize(str(n), font, font_scale, thickness)[0][0] for n in class_names]
         label_width = max(widths, default=0) + 8
     column = np.full((grid.shape[0], int(label_width), 3), pad_value, dtype=np.uint8)
     tile_h = h * scale + pad
     for c, name in enumerate(class_names):
-        baseline_y = pad + c * tile_h + (h * scale) // 2 + 4
+        baseline_y = pad + c * tile_h + (h * scale + text_height) // 2
         cv2.putText(
             column, str(name), (4, baseline_y), font, font_scale, (0, 0, 0), thickness, cv2.LINE_AA
         )

@@ -297,6 +297,20 @@ def test_class_grid_one_row_per_class():
     assert np.array_equal(grid[1 + 2 * 33 : 1 + 2 * 33 + 32, 51:83], first_food)
 
 
+def test_class_grid_names_grow_with_the_tiles():
+    images, labels = generate_sprites(10, seed=0)
+
+    def ink_rows(scale):  # height of the first class name's ink, in pixels
+        grid = class_grid(images, labels, CLASSES, ncols=2, scale=scale)
+        tile = 16 * scale + 1
+        label_col = grid[1 : 1 + tile, : grid.shape[1] - 2 * tile - 1]
+        dark = np.flatnonzero((label_col < 128).any(axis=(1, 2)))
+        return dark[-1] - dark[0] + 1
+
+    small, large = ink_rows(2), ink_rows(8)
+    assert 6 <= small <= 12 and large >= 2.5 * small
+
+
 # ---------------------------------------------------------------------- CLI
 
 
