@@ -16,7 +16,7 @@ import torch.distributed as dist
 
 from .errors import ParameterError
 
-__all__ = ["DistInfo", "setup", "cleanup", "shard"]
+__all__ = ["DistInfo", "is_main_process", "setup", "cleanup", "shard"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,11 @@ def _env_int(name: str, default: int) -> int:
         return int(value)
     except ValueError:
         raise ParameterError(f"environment variable {name}={value!r} is not an integer") from None
+
+
+def is_main_process() -> bool:
+    """True unless torchrun launched this process with a rank other than 0."""
+    return _env_int("WORLD_SIZE", 1) <= 1 or _env_int("RANK", 0) == 0
 
 
 def setup(device_type: str) -> DistInfo:

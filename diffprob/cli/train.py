@@ -325,10 +325,10 @@ def _fill_run_options(args, out):
 
 def _save_run_options(args, out):
     import json
-    import os
 
-    # Under torchrun only rank 0 writes the run folder.
-    if os.environ.get("RANK", "0") == "0" and out.is_dir():
+    from ..distributed import is_main_process
+
+    if is_main_process() and out.is_dir():  # under torchrun only rank 0 writes the run folder
         options = {name: getattr(args, name) for name in RUN_OPTIONS}
         (out / ARGS_FILE).write_text(json.dumps(options, indent=2) + "\n")
 
