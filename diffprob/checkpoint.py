@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from .errors import CheckpointError, DiffprobError
-from .schedule import NoiseSchedule
+from .schedule import NoiseSchedule, ScheduleConfig
 from .unet import ContextUnet, UNetConfig, build_unet
 
 __all__ = ["Checkpoint", "load_model", "default_checkpoint_path", "FORMAT_VERSION"]
@@ -255,9 +255,12 @@ class Checkpoint:
         if schedule_config is not None:
             if hasattr(schedule_config, "to_dict"):
                 schedule_config = schedule_config.to_dict()
-            problems.append(
-                _describe_mismatch("schedule config", self.schedule_config, schedule_config)
-            )
+            # Through ScheduleConfig: fields added later (prediction_type) take defaults.
+            try:
+                saved_schedule = ScheduleConfig(**self.schedule_config).to_dict()
+            except TypeError:
+                saved_schedule = dict(self.schedule_config)
+            problems.append(_describe_mismatch("schedule config", saved_schedule, schedule_config))
         if train_config is not None and self.train_config is not None:
             saved = {k: v for k, v in self.train_config.items() if k not in ignore_train_keys}
             wanted = {k: v for k, v in train_config.items() if k not in ignore_train_keys}

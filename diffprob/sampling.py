@@ -11,13 +11,15 @@ Notation follows :mod:`diffprob.schedule` (timesteps 0..T, index 0 = clean image
   Models", algorithm 1 and the resampling schedule of section 4.2.
 
 The two samplers are small objects in the style of diffusers' schedulers: each holds the
-descending list of ``timesteps`` it visits and a ``step(eps, t, x_t)`` method that maps
-x_t to the state at the previous visited timestep. :func:`sample` and :func:`inpaint` run
-the loop around them; the model is called through :func:`guided_eps`.
+descending list of ``timesteps`` it visits and a ``step(model_output, t, x_t)`` method that
+maps x_t to the state at the previous visited timestep. :func:`sample` and :func:`inpaint`
+run the loop around them; the model is called through :func:`guided_eps`.
 
-The model is an epsilon predictor with the call convention of
-:class:`diffprob.unet.ContextUnet`: ``model(x, t / T, context)`` with ``context`` of shape
-(B, n_cfeat) -- one-hot, mixture weights, or all zeros (the null context).
+The model predicts the noise eps or the velocity v, as the schedule's ``prediction_type``
+says (:meth:`NoiseSchedule.split_prediction` turns either into x0 and eps), with the
+call convention of :class:`diffprob.unet.ContextUnet`: ``model(x, t / T, context)`` with
+``context`` of shape (B, n_cfeat) -- one-hot, mixture weights, or all zeros (the null
+context).
 
 Every random draw goes through one ``torch.Generator`` (or an int seed) and is made on
 that generator's device (the CPU by default) and then moved, so a seed gives the same
@@ -165,23 +167,29 @@ class DDPMSampler:
         table = s.betas if self.variance == "beta" else s.posterior_variance
         return math.sqrt(_scalar(table, t))
 
-    def step(self, eps: torch.Tensor, t: int, x_t: torch.Tensor, generator=None) -> torch.Tensor:
-        """Map x_t to a draw of x_{t-1} given the predicted noise `eps`."""
+    def step(
+        self, model_output: torch.Tensor, t: int, x_t: torch.Tensor, generator=None
+    ) -> torch.Tensor:
+        """Map x_t to a draw of x_{t-1} given the network's output (noise or velocity)."""
         s = self.schedule
-        alpha_t = _scalar(s.alphas, t)
-        beta_t = _scalar(s.betas, t)
-        alpha_bar_t = _scalar(s.alpha_bar, t)
-        if self.clip_x0:
-            # Eq. 15 inverted for x0, clipped to the data range, then the posterior mean
-            # of eq. 7: mu~_t(x_t, x0) = coef_x0 * x0 + coef_xt * x_t.
-            x0 = (x_t - math.sqrt(1 - alpha_bar_t) * eps) / math.sqrt(alpha_bar_t)
-            x0 = x0.clamp(-1, 1)
+        if self.clip_x0 or s.config.prediction_type != "epsilon":
+            # The predicted x0 (clipped to the data range if asked), then the posterior
+            # mean of eq. 7: mu~_t(x_t, x0) = coef_x0 * x0 + coef_xt * x_t. Without
+            # clipping this equals algorithm 2's mean, and it stays finite at
+            # alpha_bar_T = 0, where algorithm 2 would divide by sqrt(alpha_T) = 0.
+            x0, _ = s.split_prediction(model_output, x_t, t)
+            if self.clip_x0:
+                x0 = x0.clamp(-1, 1)
             mean = (
                 _scalar(s.posterior_mean_coef_x0, t) * x0
                 + _scalar(s.posterior_mean_coef_xt, t) * x_t
             )
         else:
             # Algorithm 2, line 4 (equivalently eq. 11).
+            alpha_t = _scalar(s.alphas, t)
+            beta_t = _scalar(s.betas, t)
+            alpha_bar_t = _scalar(s.alpha_bar, t)
+            eps = model_output
             mean = (x_t - beta_t / math.sqrt(1 - alpha_bar_t) * eps) / math.sqrt(alpha_t)
         if t == 1:  # algorithm 2: z = 0 at the last step, the output is the mean
             return mean
@@ -258,13 +266,15 @@ class DDIMSampler:
         ab_prev = _scalar(s.alpha_bar, self.prev_timestep(t))
         return self.eta * math.sqrt((1 - ab_prev) / (1 - ab_t) * (1 - ab_t / ab_prev))
 
-    def step(self, eps: torch.Tensor, t: int, x_t: torch.Tensor, generator=None) -> torch.Tensor:
-        """Map x_t to x_s, s = ``prev_timestep(t)``, given the predicted noise `eps`."""
+    def step(
+        self, model_output: torch.Tensor, t: int, x_t: torch.Tensor, generator=None
+    ) -> torch.Tensor:
+        """Map x_t to x_s, s = ``prev_timestep(t)``, given the network's output."""
         s = self.schedule
         ab_t = _scalar(s.alpha_bar, t)
         ab_prev = _scalar(s.alpha_bar, self.prev_timestep(t))
-        # Eq. 12, first term: the "predicted x0".
-        x0 = (x_t - math.sqrt(1 - ab_t) * eps) / math.sqrt(ab_t)
+        # Eq. 12, first term: the "predicted x0" (and the noise it implies).
+        x0, eps = s.split_prediction(model_output, x_t, t)
         if self.clip_x0:
             x0 = x0.clamp(-1, 1)
             eps = (x_t - math.sqrt(ab_t) * x0) / math.sqrt(1 - ab_t)
@@ -439,7 +449,8 @@ def guided_eps(
     Parameters
     ----------
     model : callable
-        ``model(x, t_norm, context) -> eps``.
+        ``model(x, t_norm, context) -> eps`` (or -> v for a v-prediction model: the
+        guided combination is linear, so it means the same for either output).
     x : torch.Tensor
         (B, C, H, W) noisy images.
     t_norm : torch.Tensor

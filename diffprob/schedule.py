@@ -24,6 +24,7 @@ from .errors import ParameterError
 __all__ = ["NoiseSchedule", "ScheduleConfig"]
 
 SCHEDULE_KINDS = ("linear", "cosine")
+PREDICTION_TYPES = ("epsilon", "v_prediction")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class ScheduleConfig:
     beta_start: float = 1e-4
     beta_end: float = 0.02
     cosine_s: float = 0.008
+    zero_terminal_snr: bool = False
+    prediction_type: str = "epsilon"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -58,6 +61,18 @@ def _cosine_betas(config: ScheduleConfig) -> torch.Tensor:
     return torch.cat([torch.zeros(1, dtype=torch.float64), betas])
 
 
+def _rescale_to_zero_terminal_snr(betas: torch.Tensor) -> torch.Tensor:
+    # Lin et al. (2024), algorithm 1: shift sqrt(alpha_bar_t), t = 1..T, so that its last
+    # value is 0 and scale it so that its first value is unchanged. x_T then holds no
+    # signal at all, so sampling from N(0, I) starts exactly where training ended.
+    sqrt_ab = torch.cumprod(1 - betas[1:], dim=0).sqrt()
+    first, last = sqrt_ab[0].clone(), sqrt_ab[-1].clone()
+    sqrt_ab = (sqrt_ab - last) * first / (first - last)
+    alpha_bar = sqrt_ab**2
+    alphas = torch.cat([alpha_bar[:1], alpha_bar[1:] / alpha_bar[:-1]])
+    return torch.cat([torch.zeros(1, dtype=torch.float64), 1 - alphas])
+
+
 class NoiseSchedule:
     """Variance schedule of the forward process q(x_t | x_0) and its posterior.
 
@@ -73,6 +88,16 @@ class NoiseSchedule:
         End points of the linear schedule, ``0 < beta_start <= beta_end < 1``.
     cosine_s : float, optional
         Offset of the cosine schedule that keeps beta_1 from being tiny.
+    zero_terminal_snr : bool, optional
+        Rescale the schedule so that alpha_bar_T = 0 (Lin et al. 2024, algorithm 1):
+        the last step then destroys the image completely, as sampling from N(0, I)
+        assumes. Needs ``prediction_type="v_prediction"``, because noise prediction
+        cannot recover x0 from pure noise.
+    prediction_type : {"epsilon", "v_prediction"}, optional
+        What the network trained with this schedule predicts: the noise eps (Ho et al.)
+        or the velocity v = sqrt(alpha_bar_t) eps - sqrt(1 - alpha_bar_t) x0
+        (Salimans & Ho 2022). Used by :meth:`training_target` and
+        :meth:`split_prediction`.
 
     Attributes
     ----------
@@ -92,6 +117,9 @@ class NoiseSchedule:
     >>> schedule = NoiseSchedule(500)
     >>> float(schedule.alpha_bar[0]), round(float(schedule.alpha_bar[500]), 5)
     (1.0, 0.00635)
+    >>> zero = NoiseSchedule(500, zero_terminal_snr=True, prediction_type="v_prediction")
+    >>> float(zero.alpha_bar[500]), float(zero.alpha_bar[1]) == float(schedule.alpha_bar[1])
+    (0.0, True)
     >>> x0 = torch.zeros(2, 3, 16, 16)
     >>> xt = schedule.q_sample(x0, torch.tensor([0, 500]), torch.ones_like(x0))
     >>> round(float(xt[1, 0, 0, 0]), 4)  # sqrt(1 - alpha_bar_500)
@@ -105,9 +133,17 @@ class NoiseSchedule:
         beta_start: float = 1e-4,
         beta_end: float = 0.02,
         cosine_s: float = 0.008,
+        zero_terminal_snr: bool = False,
+        prediction_type: str = "epsilon",
     ):
         config = ScheduleConfig(
-            int(num_timesteps), kind, float(beta_start), float(beta_end), float(cosine_s)
+            int(num_timesteps),
+            kind,
+            float(beta_start),
+            float(beta_end),
+            float(cosine_s),
+            bool(zero_terminal_snr),
+            prediction_type,
         )
         if config.num_timesteps < 1 or config.num_timesteps != num_timesteps:
             raise ParameterError(f"num_timesteps must be an integer >= 1, got {num_timesteps}")
@@ -119,9 +155,22 @@ class NoiseSchedule:
             )
         if kind == "cosine" and not config.cosine_s >= 0:
             raise ParameterError(f"cosine_s must be >= 0, got {config.cosine_s}")
+        if prediction_type not in PREDICTION_TYPES:
+            raise ParameterError(
+                f"unknown prediction_type {prediction_type!r}; choose one of {PREDICTION_TYPES}"
+            )
+        if config.zero_terminal_snr and prediction_type == "epsilon":
+            raise ParameterError(
+                "zero_terminal_snr needs prediction_type='v_prediction': at alpha_bar_T = 0 "
+                "the noise is x_T itself and predicting it says nothing about x0"
+            )
+        if config.zero_terminal_snr and config.num_timesteps < 2:
+            raise ParameterError("zero_terminal_snr needs num_timesteps >= 2")
         self.config = config
 
         betas = _linear_betas(config) if kind == "linear" else _cosine_betas(config)
+        if config.zero_terminal_snr:
+            betas = _rescale_to_zero_terminal_snr(betas)
         alphas = 1 - betas
         alpha_bar = torch.cumprod(alphas, dim=0)
         alpha_bar_prev = torch.cat([torch.ones(1, dtype=torch.float64), alpha_bar[:-1]])
@@ -162,6 +211,10 @@ class NoiseSchedule:
         extra = (
             f"beta {c.beta_start:g}->{c.beta_end:g}" if c.kind == "linear" else f"s={c.cosine_s:g}"
         )
+        if c.zero_terminal_snr:
+            extra += ", zero terminal SNR"
+        if c.prediction_type != "epsilon":
+            extra += f", {c.prediction_type}"
         return f"NoiseSchedule(T={c.num_timesteps}, {c.kind}, {extra})"
 
     def to(self, device) -> NoiseSchedule:
@@ -216,6 +269,51 @@ class NoiseSchedule:
         return (x_t - self._at(self.sqrt_one_minus_alpha_bar, t, x_t) * eps) / self._at(
             self.sqrt_alpha_bar, t, x_t
         )
+
+    def velocity(self, x0: torch.Tensor, t, noise: torch.Tensor) -> torch.Tensor:
+        """v = sqrt(alpha_bar_t) noise - sqrt(1 - alpha_bar_t) x0 (Salimans & Ho 2022, sec. 4).
+
+        The rate of change of x_t along the circle sqrt(alpha_bar) x0 + sqrt(1 - alpha_bar)
+        eps; unlike eps it still points at x0 when alpha_bar_t is 0.
+        """
+        return (
+            self._at(self.sqrt_alpha_bar, t, x0) * noise
+            - self._at(self.sqrt_one_minus_alpha_bar, t, x0) * x0
+        )
+
+    def training_target(self, x0: torch.Tensor, t, noise: torch.Tensor) -> torch.Tensor:
+        """What the network regresses on for x_t = :meth:`q_sample` (x0, t, noise).
+
+        The noise itself for ``prediction_type="epsilon"``, :meth:`velocity` for
+        ``"v_prediction"``.
+        """
+        if self.config.prediction_type == "epsilon":
+            return noise
+        return self.velocity(x0, t, noise)
+
+    def split_prediction(
+        self, model_output: torch.Tensor, x_t: torch.Tensor, t
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The (x0, eps) pair that a network output at (x_t, t) stands for.
+
+        For eps-prediction this inverts eq. 4; for v-prediction it uses
+        x0 = sqrt(alpha_bar_t) x_t - sqrt(1 - alpha_bar_t) v and
+        eps = sqrt(1 - alpha_bar_t) x_t + sqrt(alpha_bar_t) v, which hold at any
+        alpha_bar_t including 0.
+
+        Examples
+        --------
+        >>> s = NoiseSchedule(10, zero_terminal_snr=True, prediction_type="v_prediction")
+        >>> x0, eps = torch.full((1, 1), 0.5), torch.full((1, 1), -1.0)
+        >>> x_t = s.q_sample(x0, 10, eps)
+        >>> [round(float(v), 4) for v in s.split_prediction(s.velocity(x0, 10, eps), x_t, 10)]
+        [0.5, -1.0]
+        """
+        if self.config.prediction_type == "epsilon":
+            return self.predict_x0(x_t, t, model_output), model_output
+        a = self._at(self.sqrt_alpha_bar, t, x_t)
+        b = self._at(self.sqrt_one_minus_alpha_bar, t, x_t)
+        return a * x_t - b * model_output, b * x_t + a * model_output
 
     def posterior_mean_variance(
         self, x0: torch.Tensor, x_t: torch.Tensor, t

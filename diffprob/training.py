@@ -1,4 +1,4 @@
-"""Train a context U-Net to predict the noise of the forward process (Ho et al. 2020).
+"""Train a context U-Net to predict the noise (or velocity) of the forward process (Ho et al. 2020).
 
 One training step (algorithm 1 of the DDPM paper, with the course's context):
 
@@ -9,7 +9,10 @@ One training step (algorithm 1 of the DDPM paper, with the course's context):
 3. draw t uniformly from 1..T and eps ~ N(0, I); form
    x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps
    (the course wrote ``(1 - alpha_bar_t) * eps`` here, a bug);
-4. minimise || eps - eps_theta(x_t, t / T, c) ||^2 with AdamW.
+4. minimise || eps - eps_theta(x_t, t / T, c) ||^2 with AdamW; for a schedule with
+   ``prediction_type="v_prediction"`` the target is the velocity
+   v = sqrt(alpha_bar_t) eps - sqrt(1 - alpha_bar_t) x0 instead
+   (:meth:`NoiseSchedule.training_target`).
 
 Reproducibility and resuming. Nothing random is carried from step to step: the data
 order of epoch e is a permutation drawn from a generator seeded by (seed, e), and
@@ -44,7 +47,7 @@ import torch
 import torch.nn.functional as F
 
 from . import distributed
-from .checkpoint import Checkpoint
+from .checkpoint import Checkpoint, _describe_mismatch
 from .ema import EMA
 from .errors import CheckpointError, DataError, ParameterError
 from .schedule import NoiseSchedule, ScheduleConfig
@@ -323,6 +326,7 @@ class _RunFolder:
 
     def __init__(self, path: Path | None):
         self.path = path
+        self.target_name = "noise prediction"
 
     def __bool__(self):
         return self.path is not None
@@ -369,7 +373,7 @@ class _RunFolder:
         ax.set_yscale("log")
         ax.set_xlabel("optimizer step")
         ax.set_ylabel("MSE loss (mean over each log window)")
-        ax.set_title("training loss (noise prediction)")
+        ax.set_title(f"training loss ({self.target_name})")
         ax.grid(alpha=0.3, which="both")
         fig.savefig(self.path / "loss.png", dpi=100)
 
@@ -474,6 +478,7 @@ def train(
     schedule: NoiseSchedule | ScheduleConfig | dict | None = None,
     out_dir: str | os.PathLike | None = None,
     resume: bool | str | os.PathLike = False,
+    init_from: str | os.PathLike | Checkpoint | None = None,
     device: str | torch.device = "auto",
     progress: bool = True,
     callback=None,
@@ -500,6 +505,12 @@ def train(
         Continue from ``out_dir/last.pt`` (True) or from the given checkpoint. The
         model, schedule and training settings must match (CheckpointError naming
         the difference otherwise); only the settings in ``RESUMABLE_CHANGES`` may change.
+    init_from : path or Checkpoint, optional
+        Start a new run (step 0, fresh optimizer and learning-rate schedule) from the
+        weights of this checkpoint (its EMA weights if it has them): fine-tuning. The
+        model config must match; the schedule and training settings may differ, e.g.
+        to switch an eps-prediction model to v-prediction with a zero-terminal-SNR
+        schedule (Lin et al. 2024 fine-tune this way). Not combined with `resume`.
     device : {"auto", "cpu", "cuda", "mps"} or torch.device, optional
     progress : bool, optional
         Show a tqdm bar (loss, images/s) on stderr; if False print a line every
@@ -546,6 +557,29 @@ def train(
     total_steps = config.total_steps(steps_per_epoch)
     run = _RunFolder(None if out_dir is None else Path(out_dir))
 
+    if resume and init_from is not None:
+        raise ParameterError(
+            "resume and init_from exclude each other: resume continues a run, "
+            "init_from starts a new one from trained weights"
+        )
+    init_state, init_info = None, None
+    if init_from is not None:
+        init_ckpt = init_from if isinstance(init_from, Checkpoint) else Checkpoint.load(init_from)
+        problem = _describe_mismatch(
+            "model config", init_ckpt.unet_config.to_dict(), model_config.to_dict()
+        )
+        if problem:
+            raise CheckpointError(f"cannot start from this checkpoint: {problem}")
+        init_state = init_ckpt.ema_state or init_ckpt.model_state
+        if init_state is None:
+            raise CheckpointError("cannot start from this checkpoint: it holds no weights")
+        init_info = {
+            "path": "" if isinstance(init_from, Checkpoint) else str(init_from),
+            "step": int(init_ckpt.step),
+            "schedule_config": dict(init_ckpt.schedule_config),
+            "weights": "ema" if init_ckpt.ema_state else "raw",
+        }
+
     resume_ckpt = None
     if resume:
         if resume is True:
@@ -563,6 +597,7 @@ def train(
             config.to_dict(),
             ignore_train_keys=RESUMABLE_CHANGES,
         )
+        init_info = resume_ckpt.metadata.get("init_from")  # a resumed fine-tune stays one
         saved_n = resume_ckpt.metadata.get("n_train")
         if resume_ckpt.data_source != source or (saved_n is not None and saved_n != n):
             raise CheckpointError(
@@ -593,6 +628,8 @@ def train(
             use_scaler=use_scaler,
             run=run if dist_info.is_main else _RunFolder(None),
             resume_ckpt=resume_ckpt,
+            init_state=init_state,
+            init_info=init_info,
             total_steps=total_steps,
             steps_per_epoch=steps_per_epoch,
             dist_info=dist_info,
@@ -617,6 +654,8 @@ def _train_loop(
     use_scaler,
     run,
     resume_ckpt,
+    init_state,
+    init_info,
     total_steps,
     steps_per_epoch,
     dist_info,
@@ -638,6 +677,8 @@ def _train_loop(
     with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG alone
         torch.manual_seed(config.seed)
         model = build_unet(model_config)
+    if init_state is not None:
+        model.load_state_dict(init_state)
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
@@ -703,6 +744,7 @@ def _train_loop(
                 "step_generator": step_generator.get_state(),
             },
             metadata={
+                **({"init_from": init_info} if init_info else {}),
                 "n_train": len(images),
                 "steps_per_epoch": steps_per_epoch,
                 "total_steps": total_steps,
@@ -726,6 +768,8 @@ def _train_loop(
                 ckpt.export_for_inference(run.path / INFERENCE_CHECKPOINT)
         return ckpt
 
+    if schedule.config.prediction_type == "v_prediction":
+        run.target_name = "velocity prediction"
     if run:
         run.start(
             {
@@ -737,6 +781,7 @@ def _train_loop(
                 "class_names": list(class_names),
                 "world_size": dist_info.world_size,
                 "device": str(device),
+                **({"init_from": init_info} if init_info else {}),
             },
             start_step,
         )
@@ -788,7 +833,8 @@ def _train_loop(
                     group["lr"] = lr
                 with autocast:
                     prediction = ddp_model(x_t, t.float() / T, context)
-                loss = F.mse_loss(prediction.float(), noise)
+                target = schedule_dev.training_target(x0, t, noise)
+                loss = F.mse_loss(prediction.float(), target)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 if config.grad_clip:

@@ -239,6 +239,80 @@ def test_loss_falls_when_overfitting_eight_sprites(sprites):
     assert last < 0.5 * first, (first, last)
 
 
+def test_v_prediction_regresses_on_the_velocity(sprites):
+    # One step at lr ~ 0 measures the loss of the same initial network against each
+    # target; with zero terminal SNR the target is v, not the noise.
+    losses = {}
+    for name, schedule in {
+        "eps": NoiseSchedule(50),
+        "v": NoiseSchedule(50, zero_terminal_snr=True, prediction_type="v_prediction"),
+    }.items():
+        rows = []
+        _train(
+            sprites,
+            steps=1,
+            schedule=schedule,
+            config={"lr": 1e-12, "warmup_steps": 0},
+            callback=rows.append,
+        )
+        losses[name] = rows[0]["loss"]
+    # Same step-0 draws (t, noise, batch) and weights: the loss differs only by target.
+    assert abs(losses["eps"] - losses["v"]) > 1e-3, losses
+
+
+def test_init_from_starts_a_new_run_from_trained_weights(sprites, tmp_path):
+    base = _train(sprites, steps=4, out_dir=tmp_path / "base")
+    v = NoiseSchedule(50, zero_terminal_snr=True, prediction_type="v_prediction")
+    tuned = _train(
+        sprites,
+        steps=1,
+        schedule=v,
+        config={"lr": 1e-12, "warmup_steps": 0, "ema_decay": 0.5},
+        out_dir=tmp_path / "tuned",
+        init_from=tmp_path / "base" / "model.pt",
+    )
+    # Step 1 of a new run, starting from the EMA weights it was given.
+    ckpt = tuned.checkpoint
+    assert ckpt.step == 1 and ckpt.schedule_config["prediction_type"] == "v_prediction"
+    start = base.checkpoint.ema_state
+    for key, value in ckpt.model_state.items():
+        torch.testing.assert_close(value, start[key], atol=1e-8, rtol=0)
+    info = ckpt.metadata["init_from"]
+    assert info["step"] == 4 and info["weights"] == "ema" and info["path"].endswith("model.pt")
+    # The record survives an interrupted-and-resumed fine-tune.
+    again = _train(
+        sprites,
+        steps=2,
+        schedule=v,
+        config={"lr": 1e-12, "warmup_steps": 0, "ema_decay": 0.5},
+        out_dir=tmp_path / "tuned",
+        resume=True,
+    )
+    assert again.checkpoint.metadata["init_from"] == info
+
+    with pytest.raises(CheckpointError, match="n_feat=8 in the checkpoint"):
+        train(
+            sprites,
+            "small",
+            TrainConfig(steps=1, **TINY),
+            schedule=v,
+            init_from=tmp_path / "base" / "model.pt",
+            device="cpu",
+            progress=False,
+        )
+    with pytest.raises(ParameterError, match="exclude each other"):
+        _train(sprites, steps=1, out_dir=tmp_path / "base", resume=True, init_from=ckpt)
+
+
+def test_resume_of_a_run_saved_before_the_prediction_type_existed(sprites, tmp_path):
+    _train(sprites, steps=2, out_dir=tmp_path)
+    old = Checkpoint.load(tmp_path / "last.pt")
+    for key in ("zero_terminal_snr", "prediction_type"):
+        del old.schedule_config[key]
+    old.save(tmp_path / "last.pt")
+    assert _train(sprites, steps=3, out_dir=tmp_path, resume=True).checkpoint.step == 3
+
+
 # -- command line ---------------------------------------------------------------------------
 CLI_TINY = [
     "train",
@@ -285,6 +359,23 @@ def test_cli_trains_interrupts_and_resumes(tmp_path, monkeypatch, capsys):
     assert Checkpoint.load(out / "model.pt").step == 8
 
 
+def test_cli_fine_tunes_to_v_prediction_and_resumes_it(tmp_path, capsys):
+    base, tuned = tmp_path / "base", tmp_path / "tuned"
+    assert main([*CLI_TINY, "--steps", "2", "--out", str(base)]) == 0
+    v_options = ["--zero-terminal-snr", "--prediction-type", "v_prediction"]
+    init = ["--init-from", str(base / "model.pt")]
+    assert main([*CLI_TINY, "--steps", "2", *v_options, *init, "--out", str(tuned)]) == 0
+    capsys.readouterr()
+    ckpt = Checkpoint.load(tuned / "model.pt")
+    assert ckpt.schedule_config["zero_terminal_snr"] is True
+    assert ckpt.metadata["init_from"]["path"] == str(base / "model.pt")
+    assert json.loads((tuned / "train_args.json").read_text())["prediction_type"] == "v_prediction"
+    # --resume takes the schedule options from train_args.json and its own last.pt.
+    assert main(["train", "--out", str(tuned), "--resume", "--steps", "3", "--no-progress"]) == 0
+    resumed = Checkpoint.load(tuned / "model.pt")
+    assert resumed.step == 3 and resumed.schedule_config == ckpt.schedule_config
+
+
 def test_cli_resume_reads_the_options_the_run_was_started_with(tmp_path, capsys):
     out = tmp_path / "run"
     assert main([*CLI_TINY, "--steps", "3", "--lr", "5e-4", "--out", str(out)]) == 0
@@ -315,6 +406,8 @@ def test_cli_resume_reads_the_options_the_run_was_started_with(tmp_path, capsys)
         (["--batch-size", "64"], "larger than the data set"),
         (["--resume"], "nothing to resume"),
         (["--data", "missing_folder_xyz"], ""),
+        (["--zero-terminal-snr"], "needs prediction_type='v_prediction'"),
+        (["--init-from", "missing_ckpt_xyz.pt"], "missing_ckpt_xyz.pt"),
     ],
 )
 def test_cli_bad_input_writes_nothing(tmp_path, capsys, extra, message):

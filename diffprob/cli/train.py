@@ -13,6 +13,8 @@ examples:
   diffprob train --config sprite --steps 6000 --mixed-precision bf16   # ~2x on CPUs with AMX
   diffprob train --data sprites_1788_16x16.npy --config course --epochs 32 --batch-size 100
   diffprob train --config tiny --steps 200 --device cpu --no-progress --out runs/try
+  diffprob train --zero-terminal-snr --prediction-type v_prediction --steps 30000 \
+      --init-from data/checkpoints/sprites16.pt --out runs/vpred   # fine-tune
   torchrun --nproc_per_node 4 -m diffprob train --config course --steps 20000 --out runs/ddp
 
 The run folder holds last.pt (full training state, every --checkpoint-every steps,
@@ -22,6 +24,8 @@ exits with 130; --resume continues exactly where it stopped, taking every data, 
 and optimisation option not given on its command line from train_args.json (give
 --steps or --epochs to train a finished run further). --batch-size is the global
 batch: under torchrun each of N processes takes batch/N examples of it.
+--init-from starts a new run from a trained checkpoint's (EMA) weights: same model
+config, fresh optimizer and learning-rate schedule, any schedule and prediction type.
 """
 
 # The options a run is defined by, with their defaults. `--resume` reads the values a run
@@ -38,6 +42,9 @@ RUN_OPTIONS = {
     "architecture": None,
     "schedule": "linear",
     "timesteps": 500,
+    "zero_terminal_snr": False,
+    "prediction_type": "epsilon",
+    "init_from": None,
     "steps": None,
     "epochs": None,
     "batch_size": 64,
@@ -137,6 +144,25 @@ def register(subparsers):
         default=None,
         metavar="T",
         help="number of diffusion steps T (default 500)",
+    )
+    model.add_argument(
+        "--zero-terminal-snr",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="rescale the schedule so that alpha_bar_T = 0 (Lin et al. 2024; needs "
+        "--prediction-type v_prediction)",
+    )
+    model.add_argument(
+        "--prediction-type",
+        choices=("epsilon", "v_prediction"),
+        default=None,
+        help="what the network predicts: the noise (default) or the velocity v",
+    )
+    model.add_argument(
+        "--init-from",
+        default=None,
+        metavar="CKPT",
+        help="start from this checkpoint's weights (fine-tuning; same model config)",
     )
 
     opt = parser.add_argument_group("optimisation")
@@ -285,7 +311,12 @@ def _build(args):
         preview_every=args.preview_every,
         log_every=args.log_every,
     )
-    schedule = NoiseSchedule(args.timesteps, args.schedule)
+    schedule = NoiseSchedule(
+        args.timesteps,
+        args.schedule,
+        zero_terminal_snr=args.zero_terminal_snr,
+        prediction_type=args.prediction_type,
+    )
     resolve_device(args.device)
     base = get_config(args.config)  # unknown names fail before the data is loaded
     size = args.image_size or base.image_size
@@ -360,6 +391,9 @@ def run(args):
             schedule=schedule,
             out_dir=out,
             resume=args.resume,
+            # A resumed fine-tune continues from its own last.pt, not from the weights
+            # it started with.
+            init_from=None if args.resume else args.init_from,
             device=args.device,
             progress=not args.no_progress,
         )
