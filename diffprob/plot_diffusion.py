@@ -118,7 +118,8 @@ def plot_snr(schedules, *, labels: Sequence[str] | None = None, title: str | Non
     -------
     Figure
         Left: sqrt(alpha_bar_t) (signal) and sqrt(1 - alpha_bar_t) (noise). Right:
-        log10 SNR(t) = log10(alpha_bar_t / (1 - alpha_bar_t)), for t >= 1.
+        log10 SNR(t) = log10(alpha_bar_t / (1 - alpha_bar_t)), for t >= 1 (a schedule
+        with zero terminal SNR has no finite value at t = T; its legend says so).
 
     Examples
     --------
@@ -142,7 +143,12 @@ def plot_snr(schedules, *, labels: Sequence[str] | None = None, title: str | Non
         color = f"C{k}"
         ax_scale.plot(u, np.sqrt(ab), color=color, label=f"{label}: signal")
         ax_scale.plot(u, np.sqrt(1 - ab), color=color, ls="--", label=f"{label}: noise")
-        ax_snr.plot(u[1:], np.log10(ab[1:] / (1 - ab[1:])), color=color, label=label)
+        with np.errstate(divide="ignore"):  # SNR is exactly 0 at t = T with zero terminal SNR
+            log_snr = np.log10(ab[1:] / (1 - ab[1:]))
+        finite = np.isfinite(log_snr)
+        if not finite.all():
+            label = f"{label} (SNR = 0 at t = T)"
+        ax_snr.plot(u[1:][finite], log_snr[finite], color=color, label=label)
     ax_scale.set_xlabel("t / T")
     ax_scale.set_ylabel(r"$\sqrt{\bar\alpha_t}$ (solid), $\sqrt{1-\bar\alpha_t}$ (dashed)")
     ax_scale.legend(fontsize=7)

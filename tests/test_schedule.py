@@ -82,3 +82,18 @@ def test_config_round_trip_and_repr():
     # A configuration saved before these options existed still loads, as eps-prediction.
     old = {k: v for k, v in s.config.to_dict().items() if k not in V}
     assert NoiseSchedule.from_config(old).config.prediction_type == "epsilon"
+
+
+def test_plot_snr_marks_the_zero_terminal_snr_without_warnings():
+    import warnings
+
+    from diffprob.plot_diffusion import plot_snr
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no divide-by-zero from log10(0)
+        fig = plot_snr([NoiseSchedule(100), NoiseSchedule(100, **V)], labels=["plain", "zero"])
+    lines = fig.axes[1].get_lines()[:2]  # then the y = 0 guide
+    labels = [line.get_label() for line in lines]
+    assert labels == ["plain", "zero (SNR = 0 at t = T)"]
+    # 100 finite values for t = 1..100 of the plain schedule, 99 for the zero-SNR one.
+    assert [len(line.get_xdata()) for line in lines] == [100, 99]
