@@ -1,4 +1,4 @@
-"""Train a context U-Net to predict the noise (or velocity) of the forward process (Ho et al. 2020).
+"""Train a context U-Net to predict the noise (or velocity) of the forward process (Ho et al.).
 
 One training step (algorithm 1 of the DDPM paper, with the course's context):
 

@@ -66,8 +66,9 @@ def register(subparsers):
         "train",
         help="train a class-conditional sprite diffusion model",
         description=(
-            "Train a context U-Net to predict the noise of the forward process "
-            "(eps-prediction MSE, context dropout for classifier-free guidance, AdamW with "
+            "Train a context U-Net to predict the noise (or, with --prediction-type "
+            "v_prediction, the velocity) of the forward process (MSE, context dropout for "
+            "classifier-free guidance, AdamW with "
             "warm-up and decay, EMA weights), writing checkpoints, a loss curve and sample "
             "previews to a run folder. Runs unchanged under torchrun with "
             "DistributedDataParallel."
