@@ -511,6 +511,8 @@ def train(
         model config must match; the schedule and training settings may differ, e.g.
         to switch an eps-prediction model to v-prediction with a zero-terminal-SNR
         schedule (Lin et al. 2024 fine-tune this way). Not combined with `resume`.
+        ``metadata["init_from"]`` records the parent (path, step, schedule and training
+        settings, training seconds, and its own ``init_from``, nested).
     device : {"auto", "cpu", "cuda", "mps"} or torch.device, optional
     progress : bool, optional
         Show a tqdm bar (loss, images/s) on stderr; if False print a line every
@@ -578,6 +580,15 @@ def train(
             "step": int(init_ckpt.step),
             "schedule_config": dict(init_ckpt.schedule_config),
             "weights": "ema" if init_ckpt.ema_state else "raw",
+            # Enough of the parent's history that a chain of fine-tunes can be told (and
+            # its compute summed) from the last file alone, after the parents are gone.
+            "train_config": dict(init_ckpt.train_config),
+            "train_seconds": float(init_ckpt.metadata.get("train_seconds", 0.0)),
+            **(
+                {"init_from": init_ckpt.metadata["init_from"]}
+                if "init_from" in init_ckpt.metadata
+                else {}
+            ),
         }
 
     resume_ckpt = None

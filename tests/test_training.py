@@ -289,6 +289,20 @@ def test_init_from_starts_a_new_run_from_trained_weights(sprites, tmp_path):
         resume=True,
     )
     assert again.checkpoint.metadata["init_from"] == info
+    # A fine-tune of a fine-tune keeps the whole lineage, with each parent's settings.
+    assert info["train_config"]["steps"] == 4 and "init_from" not in info
+    assert info["train_seconds"] == base.checkpoint.metadata["train_seconds"]
+    grandchild = _train(
+        sprites,
+        steps=1,
+        schedule=v,
+        config={"lr": 1e-12, "warmup_steps": 0},
+        init_from=ckpt,
+    )
+    lineage = grandchild.checkpoint.metadata["init_from"]
+    assert lineage["step"] == 1 and lineage["path"] == ""
+    assert lineage["train_config"]["ema_decay"] == 0.5
+    assert lineage["init_from"] == info
 
     with pytest.raises(CheckpointError, match="n_feat=8 in the checkpoint"):
         train(
