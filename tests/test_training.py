@@ -116,7 +116,14 @@ def test_bad_data_and_devices(sprites):
 
 
 # -- the loop -------------------------------------------------------------------------------
-def test_bf16_autocast_on_the_cpu_trains_the_ddpm_unet(sprites):
+def test_bf16_autocast_on_the_cpu_warns_where_the_cpu_lacks_bf16_units(sprites, monkeypatch):
+    monkeypatch.setattr(training, "_cpu_has_fast_bf16", lambda: False)
+    with pytest.warns(RuntimeWarning, match="without AMX or AVX512-BF16"):
+        _train(sprites, steps=1, config={"mixed_precision": "bf16"})
+
+
+def test_bf16_autocast_on_the_cpu_trains_the_ddpm_unet(sprites, monkeypatch):
+    monkeypatch.setattr(training, "_cpu_has_fast_bf16", lambda: True)  # no slow-CPU warning
     config = TrainConfig(steps=6, mixed_precision="bf16", **TINY)
     result = train(
         sprites,
