@@ -85,6 +85,7 @@ _LAZY = {
     "SampleResult": "sampling",
     "DDPMSampler": "sampling",
     "DDIMSampler": "sampling",
+    "DPMSolverSampler": "sampling",
     "forward_steps": "forward_process",
     "PixelMixture": "forward_process",
     "save_denoising_gif": "animation",

@@ -125,7 +125,9 @@ class EvaluationReport:
         s = self.settings
         lines = [
             f"diffprob evaluate: {s.get('n')} samples ({s.get('sampler')}, "
-            f"{s.get('steps')} steps, guidance {s.get('guidance')}, seed {s.get('seed')}) "
+            f"{s.get('steps')} steps"
+            + (f", {s['spacing']} spacing" if s.get("spacing", "uniform") != "uniform" else "")
+            + f", guidance {s.get('guidance')}, seed {s.get('seed')}) "
             f"vs {s.get('n_reference')} held-out sprites",
             "",
         ]
@@ -399,6 +401,7 @@ def _sample_model(
     sampler,
     steps,
     eta,
+    spacing,
     guidance,
     seed,
     batch_size,
@@ -422,6 +425,7 @@ def _sample_model(
             sampler=sampler,
             steps=steps,
             eta=eta,
+            spacing=spacing,
             context=ctx,
             guidance=guidance,
             generator=generator,
@@ -451,6 +455,7 @@ def evaluate(
     sampler: str = "ddim",
     steps: int | None = None,
     eta: float = 0.0,
+    spacing: str = "uniform",
     seed: int = 0,
     reference=None,
     train=None,
@@ -479,11 +484,14 @@ def evaluate(
         Classifier-free guidance weight w >= 0 (0 = plain conditional); None
         means :data:`diffprob.sampling.DEFAULT_GUIDANCE`, the default of
         ``diffprob sample`` too.
-    sampler : {"ddim", "ddpm"}, optional
+    sampler : {"ddim", "ddpm", "dpmpp-2m"}, optional
     steps : int, optional
-        DDIM steps (default None = 25); DDPM always uses all T steps (None or T).
+        DDIM or DPM-Solver steps (default None = 25); DDPM always uses all T steps
+        (None or T).
     eta : float, optional
         DDIM noise scale.
+    spacing : {"uniform", "quadratic"}, optional
+        The timesteps DDIM and DPM-Solver visit (:func:`diffprob.sampling.ddim_timesteps`).
     seed : int, optional
         Seeds the sampler, the held-out sets, the baselines and KID's subsets.
     reference : SpriteData or (images, labels), optional
@@ -552,7 +560,7 @@ def evaluate(
     from .baselines import IndependentPixelModel, pure_noise
     from .classifier import extract_features, load_classifier
     from .metrics import nearest_neighbor_distances
-    from .sampling import DEFAULT_GUIDANCE, SAMPLERS
+    from .sampling import DEFAULT_GUIDANCE, SAMPLERS, SPACINGS
 
     if guidance is None:
         guidance = DEFAULT_GUIDANCE
@@ -563,6 +571,8 @@ def evaluate(
         raise ParameterError(f"guidance must be a finite number >= 0, got {guidance}")
     if sampler not in SAMPLERS:
         raise ParameterError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
+    if spacing not in SPACINGS:
+        raise ParameterError(f"spacing must be one of {SPACINGS}, got {spacing!r}")
     if int(pmf_bins) < 1 or int(pmf_bins) > 256:
         raise ParameterError(f"pmf_bins must be in [1, 256], got {pmf_bins}")
     if int(joint_bins) < 1 or int(joint_bins) > 256:
@@ -617,6 +627,7 @@ def evaluate(
         sampler=sampler,
         steps=steps,
         eta=eta,
+        spacing=spacing,
         guidance=guidance,
         seed=seed,
         batch_size=int(batch_size),
@@ -701,6 +712,7 @@ def evaluate(
         "sampler": sampler,
         "steps": _steps_used(sampler, steps, schedule),
         "eta": float(eta),
+        "spacing": spacing,
         "seed": int(seed),
         "checkpoint": ckpt_label,
         "data_source": source,

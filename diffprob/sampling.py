@@ -40,6 +40,7 @@ from .schedule import NoiseSchedule
 __all__ = [
     "DDIMSampler",
     "DDPMSampler",
+    "DPMSolverSampler",
     "SampleResult",
     "ddim_timesteps",
     "guided_eps",
@@ -51,7 +52,9 @@ __all__ = [
     "sample",
 ]
 
-SAMPLERS = ("ddpm", "ddim")
+SAMPLERS = ("ddpm", "ddim", "dpmpp-2m")
+#: Timestep sequences of the few-step samplers (:func:`ddim_timesteps`).
+SPACINGS = ("uniform", "quadratic")
 #: DDIM step count used when ``steps`` is None.
 DEFAULT_DDIM_STEPS = 25
 # Guidance weight used when none is given (API, `diffprob sample`, `diffprob evaluate`).
@@ -82,8 +85,8 @@ def _randn(shape, generator: torch.Generator, device, dtype=torch.float32) -> to
 
 
 # -- time-step sequences -------------------------------------------------------------------
-def ddim_timesteps(num_timesteps: int, steps: int) -> list[int]:
-    """Evenly spaced sub-sequence tau_1 < ... < tau_S = T of 1..T, in descending order.
+def ddim_timesteps(num_timesteps: int, steps: int, spacing: str = "uniform") -> list[int]:
+    """A sub-sequence tau_1 < ... < tau_S = T of 1..T, in descending order.
 
     Parameters
     ----------
@@ -91,12 +94,18 @@ def ddim_timesteps(num_timesteps: int, steps: int) -> list[int]:
         T, the number of steps of the forward process.
     steps : int
         S, the number of reverse steps, ``1 <= S <= T``.
+    spacing : {"uniform", "quadratic"}, optional
+        ``"uniform"`` (default): ``tau_i = floor(i T / S)``. ``"quadratic"``:
+        ``tau_i = max(round(T (i / S)^2), i)``, the quadratic sequence of Song et al.
+        (2021, appendix D.2) ending at T: denser at small t, where the last details of
+        the image are decided, sparser near T, where little changes.
 
     Returns
     -------
     list of int
-        ``[tau_S, ..., tau_1]`` with ``tau_i = floor(i T / S)``; the step after tau_1 goes
-        to t = 0 (the clean image). ``S = T`` gives every timestep, T..1.
+        ``[tau_S, ..., tau_1]``; the step after tau_1 goes to t = 0 (the clean image).
+        Both start at T, where a zero-terminal-SNR model was trained on pure noise
+        (Lin et al. 2024, "trailing" spacing). ``S = T`` gives every timestep, T..1.
 
     Examples
     --------
@@ -104,10 +113,18 @@ def ddim_timesteps(num_timesteps: int, steps: int) -> list[int]:
     [500, 400, 300, 200, 100]
     >>> ddim_timesteps(10, 3)
     [10, 6, 3]
+    >>> ddim_timesteps(500, 5, spacing="quadratic")
+    [500, 320, 180, 80, 20]
     """
     if not 1 <= steps <= num_timesteps or int(steps) != steps:
         raise ParameterError(f"steps must be an integer in [1, {num_timesteps}], got {steps}")
-    return [i * num_timesteps // steps for i in range(steps, 0, -1)]
+    if spacing == "uniform":
+        return [i * num_timesteps // steps for i in range(steps, 0, -1)]
+    if spacing == "quadratic":
+        # max(., i) keeps the sequence strictly increasing where T (i/S)^2 rounds to repeats
+        # (i < S^2 / T); beyond that the quadratic grows by more than 1 per step.
+        return [max(round(num_timesteps * (i / steps) ** 2), i) for i in range(steps, 0, -1)]
+    raise ParameterError(f"spacing must be one of {SPACINGS}, got {spacing!r}")
 
 
 def _scalar(table: torch.Tensor, t: int) -> float:
@@ -214,6 +231,8 @@ class DDIMSampler:
     clip_x0 : bool, optional
         Clip the predicted x0 to [-1, 1] (default True, as diffusers' ``clip_sample``)
         and re-derive the noise from the clipped x0 so the two stay consistent.
+    spacing : {"uniform", "quadratic"}, optional
+        Which timesteps to visit (:func:`ddim_timesteps`).
 
     Notes
     -----
@@ -243,6 +262,7 @@ class DDIMSampler:
         *,
         eta: float = 0.0,
         clip_x0: bool = True,
+        spacing: str = "uniform",
     ):
         if steps is None:
             steps = min(DEFAULT_DDIM_STEPS, schedule.num_timesteps)
@@ -252,7 +272,8 @@ class DDIMSampler:
         self.schedule = schedule
         self.eta = eta
         self.clip_x0 = bool(clip_x0)
-        self.timesteps = ddim_timesteps(schedule.num_timesteps, steps)
+        self.spacing = spacing
+        self.timesteps = ddim_timesteps(schedule.num_timesteps, steps, spacing)
         following = self.timesteps[1:] + [0]
         self._prev = dict(zip(self.timesteps, following, strict=True))
 
@@ -289,6 +310,112 @@ class DDIMSampler:
         return x_prev
 
 
+class DPMSolverSampler:
+    r"""DPM-Solver++(2M) of Lu et al. (2022b): a second-order multistep ODE solver.
+
+    It follows the same probability-flow ODE as DDIM with eta = 0 (its first-order step
+    *is* the DDIM step), but extrapolates the predicted x0 linearly in log-SNR from the
+    last two model calls, so that its error falls as h^2 instead of h with the step h.
+    One model call per step, like DDIM; deterministic given the initial noise.
+
+    Parameters
+    ----------
+    schedule : NoiseSchedule
+        The forward process the model was trained with.
+    steps : int, optional
+        Number of reverse steps S, 1 <= S <= T (default 25, or T if T < 25), on the same
+        timesteps as :class:`DDIMSampler` (:func:`ddim_timesteps`).
+    clip_x0 : bool, optional
+        Clip each predicted x0 to [-1, 1] before it enters the update (default True).
+    spacing : {"uniform", "quadratic"}, optional
+        Which timesteps to visit (:func:`ddim_timesteps`).
+
+    Notes
+    -----
+    With :math:`\alpha_t = \sqrt{\bar\alpha_t}`, :math:`\sigma_t = \sqrt{1-\bar\alpha_t}`,
+    :math:`\lambda_t = \log(\alpha_t/\sigma_t)` and :math:`h = \lambda_s - \lambda_t` for a
+    step from t to s < t (Lu et al. 2022b, algorithm 2):
+
+    .. math::
+        x_s = \frac{\sigma_s}{\sigma_t}\,x_t + \alpha_s\,(1 - e^{-h})\,D,\qquad
+        D = \Big(1 + \frac{1}{2r}\Big)\hat x_0(t) - \frac{1}{2r}\,\hat x_0(t'),\quad
+        r = \frac{h'}{h},
+
+    where t' is the timestep before t and h' the previous step. The first step and the last
+    (to t = 0) use D = x0(t), the DDIM step: at zero terminal SNR the first step starts at
+    lambda = -inf and the last ends at lambda = +inf, where r is undefined (the last-step rule
+    is diffusers' ``lower_order_final``). The sampler keeps the previous x0, so it expects
+    its timesteps in order; a sequence that starts again at ``timesteps[0]`` starts afresh.
+
+    Examples
+    --------
+    >>> sampler = DPMSolverSampler(NoiseSchedule(500), steps=4)
+    >>> sampler.timesteps, sampler.prev_timestep(125)
+    ([500, 375, 250, 125], 0)
+    """
+
+    name = "dpmpp-2m"
+
+    def __init__(
+        self,
+        schedule: NoiseSchedule,
+        steps: int | None = None,
+        *,
+        clip_x0: bool = True,
+        spacing: str = "uniform",
+    ):
+        if steps is None:
+            steps = min(DEFAULT_DDIM_STEPS, schedule.num_timesteps)
+        self.schedule = schedule
+        self.clip_x0 = bool(clip_x0)
+        self.spacing = spacing
+        self.eta = None  # deterministic: no noise option
+        self.timesteps = ddim_timesteps(schedule.num_timesteps, steps, spacing)
+        following = self.timesteps[1:] + [0]
+        self._prev = dict(zip(self.timesteps, following, strict=True))
+        self._history: tuple[int, torch.Tensor] | None = None  # (t', x0(t')) of the last step
+
+    def prev_timestep(self, t: int) -> int:
+        return self._prev[t]
+
+    def _log_snr(self, t: int) -> float:
+        """lambda_t = log(alpha_t / sigma_t); -inf at zero SNR, +inf at t = 0."""
+        ab = _scalar(self.schedule.alpha_bar, t)
+        if ab <= 0.0:
+            return -math.inf
+        if ab >= 1.0:
+            return math.inf
+        return 0.5 * (math.log(ab) - math.log1p(-ab))
+
+    def step(
+        self, model_output: torch.Tensor, t: int, x_t: torch.Tensor, generator=None
+    ) -> torch.Tensor:
+        """Map x_t to x_s, s = ``prev_timestep(t)``; `generator` is unused (no noise)."""
+        s = self.prev_timestep(t)
+        if t == self.timesteps[0]:
+            self._history = None
+        x0, _ = self.schedule.split_prediction(model_output, x_t, t)
+        if self.clip_x0:
+            x0 = x0.clamp(-1, 1)
+        lam_t, lam_s = self._log_snr(t), self._log_snr(s)
+        h = lam_s - lam_t
+        d = x0
+        if self._history is not None and math.isfinite(h):
+            t_before, x0_before = self._history
+            h_before = lam_t - self._log_snr(t_before)
+            if self._prev.get(t_before) == t and math.isfinite(h_before):
+                r = h_before / h
+                d = (1 + 1 / (2 * r)) * x0 - 1 / (2 * r) * x0_before
+        self._history = (t, x0)
+        ab_t = _scalar(self.schedule.alpha_bar, t)
+        ab_s = _scalar(self.schedule.alpha_bar, s)
+        sigma_t, sigma_s = math.sqrt(1 - ab_t), math.sqrt(1 - ab_s)
+        alpha_t, alpha_s = math.sqrt(ab_t), math.sqrt(ab_s)
+        # alpha_s (1 - e^{-h}) written without h: e^{-h} = alpha_t sigma_s / (sigma_t alpha_s),
+        # finite at alpha_t = 0 (zero terminal SNR) and at s = 0 (sigma_s = 0, x_s = D).
+        return (sigma_s / sigma_t) * x_t + (alpha_s - alpha_t * sigma_s / sigma_t) * d
+
+
 def make_sampler(
     schedule: NoiseSchedule,
     sampler: str = "ddim",
@@ -297,18 +424,23 @@ def make_sampler(
     eta: float = 0.0,
     clip_x0: bool = True,
     variance: str = "beta",
-) -> DDPMSampler | DDIMSampler:
-    """Build a :class:`DDPMSampler` or :class:`DDIMSampler`, validating the options.
+    spacing: str = "uniform",
+) -> DDPMSampler | DDIMSampler | DPMSolverSampler:
+    """Build a :class:`DDPMSampler`, :class:`DDIMSampler` or :class:`DPMSolverSampler`.
 
     DDPM visits all T steps, so `steps` must be None or T for it; `eta` is a DDIM option
-    (DDPM's noise is set by `variance`).
+    (DDPM's noise is set by `variance`; DPM-Solver++(2M) has none).
 
     Examples
     --------
     >>> make_sampler(NoiseSchedule(100), "ddim", steps=10).timesteps[:3]
     [100, 90, 80]
     """
+    if spacing not in SPACINGS:
+        raise ParameterError(f"spacing must be one of {SPACINGS}, got {spacing!r}")
     if sampler == "ddpm":
+        if spacing != "uniform":
+            raise ParameterError("the DDPM sampler visits every timestep; spacing is for 'ddim'")
         if steps is not None and steps != schedule.num_timesteps:
             raise ParameterError(
                 f"the DDPM sampler takes all {schedule.num_timesteps} steps; got steps={steps} "
@@ -316,7 +448,13 @@ def make_sampler(
             )
         return DDPMSampler(schedule, variance=variance, clip_x0=clip_x0)
     if sampler == "ddim":
-        return DDIMSampler(schedule, steps, eta=eta, clip_x0=clip_x0)
+        return DDIMSampler(schedule, steps, eta=eta, clip_x0=clip_x0, spacing=spacing)
+    if sampler == "dpmpp-2m":
+        if eta != 0:
+            raise ParameterError(
+                f"eta is a DDIM option; DPM-Solver++(2M) is deterministic (got eta={eta})"
+            )
+        return DPMSolverSampler(schedule, steps, clip_x0=clip_x0, spacing=spacing)
     raise ParameterError(f"unknown sampler {sampler!r}; choose one of {SAMPLERS}")
 
 
@@ -565,6 +703,7 @@ def sample(
     class_names=None,
     clip_x0: bool = True,
     variance: str = "beta",
+    spacing: str = "uniform",
     x_T: torch.Tensor | None = None,
     image_shape=None,
 ) -> SampleResult:
@@ -579,10 +718,11 @@ def sample(
         The schedule the model was trained with.
     n : int
         Number of images.
-    sampler : {"ddim", "ddpm"}, optional
-        DDPM (algorithm 2, all T steps) or DDIM (eq. 12, `steps` steps).
+    sampler : {"ddim", "ddpm", "dpmpp-2m"}, optional
+        DDPM (algorithm 2, all T steps), DDIM (eq. 12, `steps` steps) or DPM-Solver++(2M)
+        (:class:`DPMSolverSampler`, `steps` steps).
     steps : int, optional
-        DDIM: number of steps in [1, T] (default 25). DDPM: None or T.
+        DDIM and DPM-Solver: number of steps in [1, T] (default 25). DDPM: None or T.
     eta : float, optional
         DDIM noise scale in [0, 1] (0: deterministic given `x_T`).
     context : None, str, int, array_like, optional
@@ -606,6 +746,8 @@ def sample(
         Clip predicted x0 to [-1, 1] inside each step (default True; see the samplers).
     variance : {"beta", "posterior"}, optional
         DDPM's sigma_t^2.
+    spacing : {"uniform", "quadratic"}, optional
+        The timesteps DDIM and DPM-Solver visit (:func:`ddim_timesteps`).
     x_T : torch.Tensor, optional
         Initial noise (n, C, H, W) instead of a draw from `generator`.
     image_shape : tuple, optional
@@ -627,7 +769,13 @@ def sample(
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ParameterError(f"n must be an integer >= 1, got {n!r}")
     step_maker = make_sampler(
-        schedule, sampler, steps=steps, eta=eta, clip_x0=clip_x0, variance=variance
+        schedule,
+        sampler,
+        steps=steps,
+        eta=eta,
+        clip_x0=clip_x0,
+        variance=variance,
+        spacing=spacing,
     )
     w = float(guidance)
     if not (w >= 0 and math.isfinite(w)):
@@ -668,6 +816,7 @@ def sample(
         "eta": step_maker.eta,
         "guidance": w,
         "clip_x0": step_maker.clip_x0,
+        "spacing": spacing,
         "num_timesteps": T,
     }
     if step_maker.name == "ddpm":
@@ -751,6 +900,7 @@ def inpaint(
     class_names=None,
     clip_x0: bool = True,
     variance: str = "beta",
+    spacing: str = "uniform",
 ) -> SampleResult:
     """Regenerate the masked region of image(s) consistently with the rest (RePaint).
 
@@ -766,9 +916,10 @@ def inpaint(
     n : int, optional
         Number of inpaintings when `image` is one image (default 1); it is repeated.
     sampler : {"ddpm", "ddim"}, optional
-        Reverse step used (RePaint uses DDPM, the default).
+        Reverse step used (RePaint uses DDPM, the default). Not ``"dpmpp-2m"``: a
+        multistep solver cannot follow RePaint's jumps.
     steps, eta, context, guidance, generator, device, trajectory_every, progress,
-    class_names, clip_x0, variance
+    class_names, clip_x0, variance, spacing
         As in :func:`sample`.
     resample : int, optional
         RePaint's r: each stretch of reverse steps is done r times, with forward jumps
@@ -825,8 +976,18 @@ def inpaint(
     if (mask < 0).any() or (mask > 1).any():
         raise ParameterError("mask values must be in [0, 1] (1 = regenerate)")
 
+    if sampler == "dpmpp-2m":
+        # A multistep solver extrapolates from its previous steps, which RePaint's
+        # re-noising jumps and pasted known pixels invalidate.
+        raise ParameterError("inpainting needs a one-step sampler: 'ddpm' or 'ddim'")
     step_maker = make_sampler(
-        schedule, sampler, steps=steps, eta=eta, clip_x0=clip_x0, variance=variance
+        schedule,
+        sampler,
+        steps=steps,
+        eta=eta,
+        clip_x0=clip_x0,
+        variance=variance,
+        spacing=spacing,
     )
     w = float(guidance)
     if not (w >= 0 and math.isfinite(w)):
@@ -879,6 +1040,7 @@ def inpaint(
         "eta": step_maker.eta,
         "guidance": w,
         "clip_x0": step_maker.clip_x0,
+        "spacing": spacing,
         "num_timesteps": T,
         "resample": resample,
         "jump_length": jump_length,

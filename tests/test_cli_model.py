@@ -195,6 +195,19 @@ def test_sample_per_class_and_ddpm(inputs, tmp_path, capsys):
         assert data["context"].argmax(1).tolist() == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
 
 
+def test_sample_with_the_dpm_solver_and_quadratic_spacing(inputs, tmp_path, capsys):
+    argv = ["sample", "--ckpt", str(inputs / "tiny.pt"), "--n", "4", "--seed", "3"]
+    argv += ["--sampler", "dpmpp-2m", "--steps", "4", "--spacing", "quadratic", "--no-progress"]
+    summary = run_json(
+        [*argv, "-o", str(tmp_path / "a.png"), "--npz", str(tmp_path / "a.npz")], capsys
+    )
+    assert summary["sampler"] == "dpmpp-2m" and summary["steps"] == 4
+    assert summary["spacing"] == "quadratic"
+    run_json([*argv, "-o", str(tmp_path / "b.png"), "--npz", str(tmp_path / "b.npz")], capsys)
+    with np.load(tmp_path / "a.npz") as a, np.load(tmp_path / "b.npz") as b:
+        assert np.array_equal(a["images"], b["images"])  # deterministic given the seed
+
+
 def test_sample_inpaint_keeps_the_unmasked_pixels(inputs, tmp_path, capsys):
     npz = tmp_path / "inp.npz"
     run_json(
@@ -250,6 +263,9 @@ def test_sample_inpaint_keeps_the_unmasked_pixels(inputs, tmp_path, capsys):
         (["--gif", "anim.png"], ".gif"),
         (["--inpaint", "SPRITE"], "--mask"),
         (["--per-class", "2", "--context", "hero"], "per-class"),
+        (["--sampler", "dpmpp-2m", "--eta", "0.5"], "--eta is a DDIM option"),
+        (["--sampler", "ddpm", "--spacing", "quadratic"], "--spacing"),
+        (["--inpaint", "SPRITE", "--mask", "SPRITE", "--sampler", "dpmpp-2m"], "--inpaint needs"),
     ],
 )
 def test_sample_bad_inputs(inputs, tmp_path, capsys, bad, message):

@@ -13,6 +13,7 @@ from diffprob.errors import ParameterError
 from diffprob.sampling import (
     DDIMSampler,
     DDPMSampler,
+    DPMSolverSampler,
     ddim_timesteps,
     guided_eps,
     inpaint,
@@ -111,6 +112,21 @@ def test_ddim_timesteps_even_subsequence_ending_at_T(T, S):
         assert ts == list(range(T, 0, -1))
 
 
+@pytest.mark.parametrize("T,S", [(500, 25), (500, 1), (500, 500), (10, 3), (7, 7), (100, 33)])
+def test_quadratic_timesteps_are_distinct_start_at_T_and_crowd_small_t(T, S):
+    ts = ddim_timesteps(T, S, spacing="quadratic")
+    assert len(ts) == S and ts[0] == T and ts[-1] >= 1
+    assert all(a > b for a, b in zip(ts[:-1], ts[1:], strict=True))
+    if S == T:
+        assert ts == list(range(T, 0, -1))
+    if S > 1:  # the largest gap is the first one (near T), the smallest near t = 0
+        gaps = [a - b for a, b in zip(ts[:-1], ts[1:], strict=True)] + [ts[-1]]
+        assert gaps[0] == max(gaps) and gaps[-1] == min(gaps)
+    assert ddim_timesteps(500, 25, "quadratic")[-3:] == [7, 3, 1]  # round(500 (i/25)^2), max(., i)
+    with pytest.raises(ParameterError, match="spacing"):
+        ddim_timesteps(10, 3, spacing="log")
+
+
 @pytest.mark.parametrize("steps", [0, 11, -1])
 def test_ddim_steps_out_of_range(steps):
     with pytest.raises(ParameterError, match="steps"):
@@ -129,6 +145,23 @@ def test_ddpm_refuses_a_step_count_other_than_T():
         make_sampler(NoiseSchedule(10), "ddpm", steps=5)
     with pytest.raises(ParameterError, match="sampler"):
         make_sampler(NoiseSchedule(10), "euler")
+
+
+def test_make_sampler_options_of_the_few_step_samplers():
+    dpm = make_sampler(NoiseSchedule(100), "dpmpp-2m", steps=4, spacing="quadratic")
+    assert isinstance(dpm, DPMSolverSampler) and dpm.timesteps == [100, 56, 25, 6]
+    assert make_sampler(NoiseSchedule(100), "ddim", steps=4, spacing="quadratic").timesteps == [
+        100,
+        56,
+        25,
+        6,
+    ]
+    with pytest.raises(ParameterError, match="deterministic"):
+        make_sampler(NoiseSchedule(10), "dpmpp-2m", eta=0.5)
+    with pytest.raises(ParameterError, match="spacing"):
+        make_sampler(NoiseSchedule(10), "ddpm", spacing="quadratic")
+    with pytest.raises(ParameterError, match="spacing"):
+        make_sampler(NoiseSchedule(10), "ddim", spacing="cubic")
 
 
 # -- the maths against exact models ------------------------------------------------------
@@ -169,6 +202,8 @@ def test_exact_model_of_a_single_image_recovers_it(kwargs, kind):
         dict(sampler="ddim", steps=1),
         dict(sampler="ddim", steps=7, eta=0.0),
         dict(sampler="ddim", steps=7, eta=1.0, clip_x0=False),
+        dict(sampler="dpmpp-2m", steps=1),
+        dict(sampler="dpmpp-2m", steps=7, spacing="quadratic", clip_x0=False),
     ],
 )
 @pytest.mark.parametrize("zero_snr", [False, True])
@@ -208,6 +243,73 @@ def test_zero_terminal_snr_sampling_of_gaussian_data_has_its_moments(sampler):
     ).images
     assert abs(float(out.mean()) - mu) < 0.005
     assert abs(float(out.std()) / s - 1) < 0.02
+
+
+@pytest.mark.parametrize("zero_snr", [False, True])
+def test_dpm_solver_is_second_order_where_ddim_is_first_order(zero_snr):
+    # For Gaussian data the probability-flow ODE keeps y_t / sqrt(v_t) constant
+    # (y_t = x_t - sqrt(ab_t) mu, v_t = ab_t s^2 + 1 - ab_t), so its exact end point is
+    # x0 = mu + s y_T / sqrt(v_T). Doubling the steps should halve DDIM's error (first
+    # order) and cut DPM-Solver++(2M)'s by about four (second order).
+    mu, s = 0.3, 0.2
+    schedule = NoiseSchedule(
+        500,
+        zero_terminal_snr=zero_snr,
+        prediction_type="v_prediction" if zero_snr else "epsilon",
+    )
+    model = VelocityModel(schedule, mu, s) if zero_snr else GaussianModel(schedule, mu, s)
+    x_T = torch.randn(256, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    ab = schedule.alpha_bar.double()
+    v_T = ab[500] * s**2 + 1 - ab[500]
+    exact = (mu + s * (x_T.double() - ab[500].sqrt() * mu) / v_T.sqrt()).clamp(-1, 1)
+
+    def error(sampler, steps):
+        out = sample(
+            model,
+            schedule,
+            256,
+            sampler=sampler,
+            steps=steps,
+            x_T=x_T,
+            image_shape=(1, 4, 4),
+            progress=False,
+            clip_x0=False,
+        ).images
+        return float((out.double() - exact).abs().max())
+
+    ddim = {n: error("ddim", n) for n in (20, 40)}
+    dpm = {n: error("dpmpp-2m", n) for n in (20, 40)}
+    assert 1.5 < ddim[20] / ddim[40] < 2.5
+    assert dpm[20] / dpm[40] > 3.5
+    assert dpm[40] < ddim[40] / 3
+
+
+def test_dpm_solver_starts_afresh_and_its_first_step_is_the_ddim_step(tiny):
+    schedule = NoiseSchedule(50)
+    kwargs = dict(steps=5, generator=0, context="1", progress=False)
+    first = sample(tiny, schedule, 2, sampler="dpmpp-2m", **kwargs).images
+    again = sample(tiny, schedule, 2, sampler="dpmpp-2m", **kwargs).images
+    assert torch.equal(first, again)  # no history leaks from one call into the next
+    assert not torch.allclose(first, sample(tiny, schedule, 2, sampler="ddim", **kwargs).images)
+    x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    out = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(2))
+    dpm, ddim = DPMSolverSampler(schedule, 5), DDIMSampler(schedule, 5)
+    torch.testing.assert_close(dpm.step(out, 50, x), ddim.step(out, 50, x))
+    # the second step extrapolates from two predictions, so it differs from DDIM's
+    x2 = dpm.step(out, 40, x)
+    assert not torch.allclose(x2, ddim.step(out, 40, x))
+
+
+def test_inpaint_refuses_the_multistep_solver(tiny):
+    with pytest.raises(ParameterError, match="one-step sampler"):
+        inpaint(
+            tiny,
+            NoiseSchedule(10),
+            torch.zeros(3, 16, 16),
+            torch.ones(16, 16),
+            sampler="dpmpp-2m",
+            progress=False,
+        )
 
 
 def test_wrong_update_would_not_recover_the_image():

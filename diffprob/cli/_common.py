@@ -99,15 +99,23 @@ def add_sampling_arguments(add) -> None:
     )
     add(
         "--sampler",
-        choices=("ddim", "ddpm"),
+        choices=("ddim", "ddpm", "dpmpp-2m"),
         default="ddim",
-        help="ddim (default; few steps) or ddpm (ancestral, all T steps)",
+        help="ddim (default; few steps), ddpm (ancestral, all T steps) or dpmpp-2m "
+        "(DPM-Solver++(2M): second order, deterministic, same cost per step as ddim)",
     )
     add(
         "--steps",
         type=int,
         default=None,
-        help="DDIM steps, 1..T (default: 25); DDPM always takes T steps",
+        help="DDIM or DPM-Solver steps, 1..T (default: 25); DDPM always takes T steps",
+    )
+    add(
+        "--spacing",
+        choices=("uniform", "quadratic"),
+        default="uniform",
+        help="timesteps of ddim and dpmpp-2m: uniform (default) or quadratic, denser at "
+        "small t (Song et al. 2021)",
     )
     add(
         "--eta",
@@ -133,5 +141,7 @@ def check_sampling_arguments(args) -> None:
         args.guidance = DEFAULT_GUIDANCE
     check_range("--guidance", args.guidance, 0, None)
     check_range("--eta", args.eta, 0, 1)
-    if args.sampler == "ddpm" and args.eta != 0:
-        raise ParameterError("--eta is a DDIM option; drop it with --sampler ddpm")
+    if args.sampler != "ddim" and args.eta != 0:
+        raise ParameterError(f"--eta is a DDIM option; drop it with --sampler {args.sampler}")
+    if args.sampler == "ddpm" and args.spacing != "uniform":
+        raise ParameterError("--spacing is for the few-step samplers; DDPM visits every step")

@@ -141,6 +141,7 @@ def run(args):
         sampler=args.sampler,
         steps=args.steps,
         eta=args.eta,
+        spacing=args.spacing,
         seed=args.seed,
         reference=reference,
         train=train,

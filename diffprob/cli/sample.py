@@ -237,7 +237,11 @@ def run(args) -> int:
     ckpt_path, ckpt, model, schedule = _load_checkpoint(args.ckpt, device)
     class_names = ckpt.class_names
     n_cfeat = model.config.n_cfeat
-    step_maker = make_sampler(schedule, args.sampler, steps=args.steps, eta=args.eta)
+    if args.inpaint is not None and args.sampler == "dpmpp-2m":
+        raise ParameterError("--inpaint needs --sampler ddpm or ddim (dpmpp-2m is multistep)")
+    step_maker = make_sampler(
+        schedule, args.sampler, steps=args.steps, eta=args.eta, spacing=args.spacing
+    )
     if args.per_class is not None:
         n, ncols = args.per_class * n_cfeat, args.ncols or args.per_class
         context = per_class_context(n_cfeat, args.per_class)
@@ -275,6 +279,7 @@ def run(args) -> int:
         class_names=class_names,
         clip_x0=args.clip_x0,
         variance=args.variance,
+        spacing=args.spacing,
     )
     start = time.perf_counter()
     if args.inpaint is not None:
@@ -335,11 +340,11 @@ def run(args) -> int:
         print_json(settings)
     else:
         what = f"context {context_desc!r}" if context_desc else "unconditional"
-        sampler = (
-            f"DDIM {n_steps} steps, eta {args.eta:g}"
-            if args.sampler == "ddim"
-            else f"DDPM {n_steps} steps ({args.variance} variance)"
-        )
+        sampler = {
+            "ddim": f"DDIM {n_steps} steps, eta {args.eta:g}",
+            "ddpm": f"DDPM {n_steps} steps ({args.variance} variance)",
+            "dpmpp-2m": f"DPM-Solver++(2M) {n_steps} steps",
+        }[args.sampler] + ("" if args.spacing == "uniform" else f", {args.spacing} spacing")
         verb = "inpainted" if args.inpaint else "sampled"
         print(
             f"{verb} {n} images in {seconds:.1f} s on {device}: {sampler}, {what}, "
