@@ -37,7 +37,8 @@ class PixelMixture:
     x0 : array_like
         Clean pixel values (any shape, e.g. (C, H, W) in [-1, 1]); all are pooled.
     alpha_bar : float
-        alpha_bar_t in (0, 1]; 1 (t = 0) is the discrete distribution of x0 itself.
+        alpha_bar_t in [0, 1]; 1 (t = 0) is the discrete distribution of x0 itself, 0
+        (t = T of a zero-terminal-SNR schedule) is N(0, 1) whatever x0.
 
     Attributes
     ----------
@@ -62,8 +63,8 @@ class PixelMixture:
         if x0.size == 0 or not np.all(np.isfinite(x0)):
             raise ParameterError("x0 must be a non-empty array of finite values")
         alpha_bar = float(alpha_bar)
-        if not 0 < alpha_bar <= 1:
-            raise ParameterError(f"alpha_bar must be in (0, 1], got {alpha_bar}")
+        if not 0 <= alpha_bar <= 1:
+            raise ParameterError(f"alpha_bar must be in [0, 1], got {alpha_bar}")
         values, counts = np.unique(x0, return_counts=True)
         if values.size > MAX_COMPONENTS:
             counts, edges = np.histogram(x0, bins=MAX_COMPONENTS)

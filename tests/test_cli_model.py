@@ -76,6 +76,18 @@ def test_forward_text_output_and_cosine(inputs, tmp_path, capsys):
     assert "cosine" in text and f"wrote {out}" in text and out.exists()
 
 
+def test_forward_with_zero_terminal_snr_ends_in_pure_noise(inputs, tmp_path, capsys):
+    argv = ["forward", str(inputs / "sprite.png"), "--t", "250,500", "--seed", "0"]
+    plain = run_json([*argv, "-o", str(tmp_path / "a.png")], capsys)
+    rescaled = run_json([*argv, "--zero-terminal-snr", "-o", str(tmp_path / "b.png")], capsys)
+    assert rescaled["schedule"]["zero_terminal_snr"] is True
+    last = rescaled["steps"][-1]
+    assert last["alpha_bar"] == 0 and last["var_theory"] == 1 and last["mean_theory"] == 0
+    assert last["ks_pvalue"] > 0.01  # the pixels at t = T are N(0, 1) whatever the image
+    assert plain["steps"][-1]["alpha_bar"] > 0.006  # the course's schedule keeps a trace
+    assert rescaled["steps"][0]["alpha_bar"] < plain["steps"][0]["alpha_bar"]
+
+
 @pytest.mark.parametrize(
     "bad", [["--t", "0,501"], ["--t", "-1"], ["--timesteps", "100", "--t", "200"]]
 )

@@ -50,6 +50,17 @@ def test_mixture_at_t0_is_the_image_histogram():
     np.testing.assert_allclose(m.cdf([-0.1, 0.0, 0.7, 1.0]), [0, 0.25, 0.75, 1.0])
 
 
+def test_mixture_at_zero_snr_is_the_standard_normal_whatever_the_image():
+    m = PixelMixture(np.array([-1.0, 0.3, 0.9]), 0.0)
+    grid = np.linspace(-3, 3, 7)
+    np.testing.assert_allclose(m.cdf(grid), stats.norm.cdf(grid), rtol=1e-12)
+    np.testing.assert_allclose(m.pdf(grid), stats.norm.pdf(grid), rtol=1e-12)
+    assert (m.mean, m.var) == (0.0, 1.0)
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ParameterError, match="alpha_bar"):
+            PixelMixture(np.zeros(3), bad)
+
+
 def test_mixture_bins_many_distinct_values():
     x0 = np.random.default_rng(0).uniform(-1, 1, 50_000)
     m = PixelMixture(x0, 0.5)

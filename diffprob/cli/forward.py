@@ -61,6 +61,12 @@ def register(subparsers):
         "or cosine (Nichol & Dhariwal)",
     )
     parser.add_argument(
+        "--zero-terminal-snr",
+        action="store_true",
+        help="rescale the schedule so that alpha_bar_T = 0: x_T is pure noise, with no trace "
+        "of the image (Lin et al. 2024; the shipped model's schedule)",
+    )
+    parser.add_argument(
         "--timesteps",
         type=positive_int,
         default=500,
@@ -95,7 +101,14 @@ def run(args) -> int:
     from ..io import load_image
     from ..schedule import NoiseSchedule
 
-    schedule = NoiseSchedule(args.timesteps, args.schedule)
+    # The forward process does not depend on what a network would predict; the schedule
+    # only refuses zero terminal SNR with eps-prediction, so name the type that goes with it.
+    schedule = NoiseSchedule(
+        args.timesteps,
+        args.schedule,
+        zero_terminal_snr=args.zero_terminal_snr,
+        prediction_type="v_prediction" if args.zero_terminal_snr else "epsilon",
+    )
     for t in args.t:
         if not 0 <= t <= schedule.num_timesteps:
             raise ParameterError(
