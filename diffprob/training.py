@@ -586,8 +586,11 @@ def train(
     init_state, init_info = None, None
     if init_from is not None:
         init_ckpt = init_from if isinstance(init_from, Checkpoint) else Checkpoint.load(init_from)
+        # The name is a label, not architecture: the same network under another name fits.
         problem = _describe_mismatch(
-            "model config", init_ckpt.unet_config.to_dict(), model_config.to_dict()
+            "model config",
+            {k: v for k, v in init_ckpt.unet_config.to_dict().items() if k != "name"},
+            {k: v for k, v in model_config.to_dict().items() if k != "name"},
         )
         if problem:
             raise CheckpointError(f"cannot start from this checkpoint: {problem}")

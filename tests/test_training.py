@@ -1,5 +1,6 @@
 """Training: schedule of the learning rate, EMA, resuming, overfitting, the CLI."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -323,6 +324,17 @@ def test_init_from_starts_a_new_run_from_trained_weights(sprites, tmp_path):
         )
     with pytest.raises(ParameterError, match="exclude each other"):
         _train(sprites, steps=1, out_dir=tmp_path / "base", resume=True, init_from=ckpt)
+    # The same architecture under another config name is accepted (the name is a label).
+    renamed = dataclasses.replace(training.get_config("tiny"), name="my-tiny")
+    result = train(
+        sprites,
+        renamed,
+        TrainConfig(steps=1, **TINY),
+        init_from=tmp_path / "base" / "model.pt",
+        device="cpu",
+        progress=False,
+    )
+    assert result.checkpoint.unet_config.name == "my-tiny"
 
 
 def test_resume_of_a_run_saved_before_the_prediction_type_existed(sprites, tmp_path):
