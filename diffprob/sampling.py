@@ -127,6 +127,14 @@ def ddim_timesteps(num_timesteps: int, steps: int, spacing: str = "uniform") -> 
     raise ParameterError(f"spacing must be one of {SPACINGS}, got {spacing!r}")
 
 
+def _visited_timesteps(schedule: NoiseSchedule, steps: int | None, spacing: str):
+    """(timesteps T..tau_1, {t: the timestep after t}) of a few-step sampler; 0 ends it."""
+    if steps is None:
+        steps = min(DEFAULT_DDIM_STEPS, schedule.num_timesteps)
+    timesteps = ddim_timesteps(schedule.num_timesteps, steps, spacing)
+    return timesteps, dict(zip(timesteps, timesteps[1:] + [0], strict=True))
+
+
 def _scalar(table: torch.Tensor, t: int) -> float:
     return float(table[t])
 
@@ -264,8 +272,6 @@ class DDIMSampler:
         clip_x0: bool = True,
         spacing: str = "uniform",
     ):
-        if steps is None:
-            steps = min(DEFAULT_DDIM_STEPS, schedule.num_timesteps)
         eta = float(eta)
         if not 0.0 <= eta <= 1.0:  # also refuses NaN
             raise ParameterError(f"eta must be in [0, 1], got {eta}")
@@ -273,9 +279,7 @@ class DDIMSampler:
         self.eta = eta
         self.clip_x0 = bool(clip_x0)
         self.spacing = spacing
-        self.timesteps = ddim_timesteps(schedule.num_timesteps, steps, spacing)
-        following = self.timesteps[1:] + [0]
-        self._prev = dict(zip(self.timesteps, following, strict=True))
+        self.timesteps, self._prev = _visited_timesteps(schedule, steps, spacing)
 
     def prev_timestep(self, t: int) -> int:
         return self._prev[t]
@@ -364,15 +368,11 @@ class DPMSolverSampler:
         clip_x0: bool = True,
         spacing: str = "uniform",
     ):
-        if steps is None:
-            steps = min(DEFAULT_DDIM_STEPS, schedule.num_timesteps)
         self.schedule = schedule
         self.clip_x0 = bool(clip_x0)
         self.spacing = spacing
         self.eta = None  # deterministic: no noise option
-        self.timesteps = ddim_timesteps(schedule.num_timesteps, steps, spacing)
-        following = self.timesteps[1:] + [0]
-        self._prev = dict(zip(self.timesteps, following, strict=True))
+        self.timesteps, self._prev = _visited_timesteps(schedule, steps, spacing)
         self._history: tuple[int, torch.Tensor] | None = None  # (t', x0(t')) of the last step
 
     def prev_timestep(self, t: int) -> int:
