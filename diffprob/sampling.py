@@ -392,8 +392,6 @@ class DPMSolverSampler:
     ) -> torch.Tensor:
         """Map x_t to x_s, s = ``prev_timestep(t)``; `generator` is unused (no noise)."""
         s = self.prev_timestep(t)
-        if t == self.timesteps[0]:
-            self._history = None
         x0, _ = self.schedule.split_prediction(model_output, x_t, t)
         if self.clip_x0:
             x0 = x0.clamp(-1, 1)
@@ -403,6 +401,8 @@ class DPMSolverSampler:
         if self._history is not None and math.isfinite(h):
             t_before, x0_before = self._history
             h_before = lam_t - self._log_snr(t_before)
+            # Only the step just taken counts: a new run (t = T again) or a skipped step
+            # leaves a history that does not lead to t, and the step falls back to DDIM's.
             if self._prev.get(t_before) == t and math.isfinite(h_before):
                 r = h_before / h
                 d = (1 + 1 / (2 * r)) * x0 - 1 / (2 * r) * x0_before
@@ -436,8 +436,6 @@ def make_sampler(
     >>> make_sampler(NoiseSchedule(100), "ddim", steps=10).timesteps[:3]
     [100, 90, 80]
     """
-    if spacing not in SPACINGS:
-        raise ParameterError(f"spacing must be one of {SPACINGS}, got {spacing!r}")
     if sampler == "ddpm":
         if spacing != "uniform":
             raise ParameterError("the DDPM sampler visits every timestep; spacing is for 'ddim'")
