@@ -112,6 +112,8 @@ _LAZY = {
     "load_classifier": "classifier",
     "evaluate": "evaluation",
     "EvaluationReport": "evaluation",
+    "denoising_error": "denoising",
+    "DenoisingError": "denoising",
     "DiffusionMap": "diffusion_map",
     "plot_eigenvalue_spectrum": "plot_eval",
     "plot_diffusion_embedding": "plot_eval",
