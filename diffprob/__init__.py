@@ -52,6 +52,7 @@ _LAZY = {
     "palette_probabilities": "sprites",
     "variant_probabilities": "sprites",
     "class_colours": "sprites",
+    "snap_to_palette": "sprites",
     "is_mirror_symmetric": "sprites",
     "symmetry_score": "sprites",
     "SpriteData": "data",

@@ -49,6 +49,7 @@ __all__ = [
     "palette_probabilities",
     "variant_probabilities",
     "class_colours",
+    "snap_to_palette",
     "is_mirror_symmetric",
     "symmetry_score",
 ]
@@ -1014,6 +1015,63 @@ def class_colours(class_name, *, include_background: bool = True) -> np.ndarray:
         role, _, shade = slot.partition(":")
         rows += [_SHADES[shade or "base"](rgb) for _, rgb in roles[role]]
     return np.unique(np.stack(rows), axis=0)
+
+
+def snap_to_palette(images, labels) -> tuple[np.ndarray, np.ndarray]:
+    """Move every pixel to the nearest colour that its sprite's class can contain.
+
+    Parameters
+    ----------
+    images : array_like
+        ``(n, H, W, 3)`` uint8 sprites, e.g. samples of a model.
+    labels : array_like of int
+        ``(n,)`` class of each sprite, an index into :data:`CLASSES`.
+
+    Returns
+    -------
+    snapped : numpy.ndarray
+        ``(n, H, W, 3)`` uint8: each pixel replaced by its nearest colour of
+        :func:`class_colours` (background included).
+    offset : numpy.ndarray
+        ``(n, H, W)`` int: the distance moved, the largest channel difference
+        ``max_c |x_c - colour_c|`` in levels; 0 where a pixel was exactly on the palette.
+
+    Notes
+    -----
+    Nearest is in that same Chebyshev distance (``scipy.spatial.cKDTree`` with
+    ``p=inf``), so ``offset <= k`` means "within k levels in every channel". Snapping
+    keeps each pixel's choice of colour and drops only how precisely it hit it: a
+    model's colour histograms after snapping say whether it picks the right colours
+    in the right proportions.
+
+    Examples
+    --------
+    >>> images = np.array([[[[250, 255, 251], [36, 23, 40]]]], dtype=np.uint8)
+    >>> snapped, offset = snap_to_palette(images, [0])
+    >>> snapped[0, 0].tolist(), offset.tolist()
+    ([[255, 255, 255], [34, 24, 40]], [[[5, 2]]])
+    """
+    from scipy.spatial import cKDTree
+
+    images = np.asarray(images)
+    labels = np.asarray(labels)
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+        raise ParameterError(
+            f"images must be uint8 (n, H, W, 3) sprites, got {images.dtype} {images.shape}"
+        )
+    if labels.shape != images.shape[:1] or not np.issubdtype(labels.dtype, np.integer):
+        raise ParameterError(f"labels must be {len(images)} integers, got shape {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() >= len(CLASSES)):
+        raise ParameterError(f"labels must be in [0, {len(CLASSES) - 1}]")
+    snapped = images.copy()
+    offset = np.zeros(images.shape[:3], dtype=np.int64)
+    for k in np.unique(labels):
+        palette = class_colours(int(k))
+        pixels = images[labels == k].reshape(-1, 3)
+        gap, nearest = cKDTree(palette).query(pixels, p=np.inf)
+        snapped[labels == k] = palette[nearest].reshape(-1, *images.shape[1:])
+        offset[labels == k] = np.rint(gap).astype(np.int64).reshape(-1, *images.shape[1:3])
+    return snapped, offset
 
 
 def is_mirror_symmetric(class_name) -> bool:

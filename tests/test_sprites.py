@@ -14,6 +14,7 @@ from diffprob.sprites import (
     generate_sprites,
     is_mirror_symmetric,
     palette_probabilities,
+    snap_to_palette,
     symmetry_score,
     variant_probabilities,
 )
@@ -119,6 +120,37 @@ def test_only_ground_truth_colours_appear(batch16):
         seen = {tuple(v) for v in np.unique(images[labels == c].reshape(-1, 3), axis=0).tolist()}
         assert seen <= allowed, name
         assert tuple(BACKGROUND) in allowed
+
+
+def test_snap_to_palette_keeps_real_sprites_and_finds_the_nearest_colour(batch16):
+    images, labels = batch16[0][:200], batch16[1][:200]
+    snapped, offset = snap_to_palette(images, labels)
+    np.testing.assert_array_equal(snapped, images)
+    assert offset.shape == images.shape[:3] and not offset.any()
+    # Against brute force on random colours: the smallest Chebyshev distance, and a
+    # palette colour that attains it.
+    rng = np.random.default_rng(0)
+    noisy = rng.integers(0, 256, (40, 4, 4, 3), dtype=np.uint8)
+    noisy_labels = rng.integers(0, len(CLASSES), 40)
+    snapped, offset = snap_to_palette(noisy, noisy_labels)
+    for i in range(len(noisy)):
+        palette = class_colours(int(noisy_labels[i])).astype(int)
+        gaps = np.abs(noisy[i].reshape(-1, 1, 3).astype(int) - palette[None]).max(axis=2)
+        np.testing.assert_array_equal(offset[i].ravel(), gaps.min(axis=1))
+        chosen = np.abs(snapped[i].reshape(-1, 1, 3).astype(int) - palette[None]).max(axis=2)
+        assert (chosen.min(axis=1) == 0).all()  # every snapped pixel is a palette colour
+        moved = np.abs(snapped[i].astype(int) - noisy[i].astype(int)).max(axis=2)
+        np.testing.assert_array_equal(moved, offset[i])
+
+
+def test_snap_to_palette_refuses_bad_input():
+    images = np.zeros((2, 4, 4, 3), dtype=np.uint8)
+    with pytest.raises(ParameterError, match="uint8"):
+        snap_to_palette(images.astype(float), [0, 1])
+    with pytest.raises(ParameterError, match="2 integers"):
+        snap_to_palette(images, [0])
+    with pytest.raises(ParameterError, match=r"\[0, 4\]"):
+        snap_to_palette(images, [0, 5])
 
 
 def test_outlined_classes_have_dark_one_pixel_outline(batch16):
