@@ -18,8 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .baselines import _check_images
 from .data import from_model_range, to_model_range
-from .errors import DataError, ParameterError
+from .errors import ParameterError
 from .schedule import NoiseSchedule
 
 __all__ = ["DenoisingError", "denoising_error"]
@@ -157,14 +158,7 @@ def denoising_error(
     >>> (np.abs(err.rms() / err.noise_levels - 1) < 0.02).tolist()
     [True, True]
     """
-    images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim != 4:
-        raise DataError(
-            f"images must be uint8 (N, H, W, C) (grey levels are 8-bit levels), "
-            f"got {images.dtype} {images.shape}"
-        )
-    if len(images) == 0:
-        raise DataError("images is empty")
+    images = _check_images(images)  # uint8: the errors are in its levels
     steps = [schedule.check_timestep(t) for t in np.atleast_1d(timesteps).tolist()]
     if not steps or min(steps) < 1:
         raise ParameterError(f"timesteps must be in [1, {schedule.num_timesteps}], got {steps}")
