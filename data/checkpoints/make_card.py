@@ -27,6 +27,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
 from diffprob.checkpoint import Checkpoint, load_model
 from diffprob.denoising import denoising_error
@@ -405,6 +406,14 @@ landing = {
     "more than 16": offset > 16,
 }
 landing_text = ", ".join(f"{v.mean():.0%} {k}" for k, v in landing.items())
+# Edge pixels: a 4-neighbour snaps to another colour. Large offsets there are soft boundaries
+# (a blend of the two colours), not a wrong colour.
+colour_key = snapped.astype(np.int64) @ np.array([65536, 256, 1])
+cross = np.zeros((1, 3, 3), dtype=bool)
+cross[0, 1, :] = cross[0, :, 1] = True
+edge = ndimage.maximum_filter(colour_key, footprint=cross, mode="nearest") != (
+    ndimage.minimum_filter(colour_key, footprint=cross, mode="nearest")
+)
 outline_share = float((ref_images == (34, 24, 40)).all(axis=-1).mean())
 net, schedule, _ = load_model(HERE / "sprites16.pt")
 T = schedule.num_timesteps
@@ -426,7 +435,10 @@ samples score colour TV {colour_tv(snapped):.3f} (unsnapped {colour_tv(rerun.ima
 floor {ev[0]["overall"]["real"]["tv"]:.3f}): the model picks the right colours in the right
 proportions, and the excess is how precisely its pixels land on them. Of the generated pixels,
 {landing_text}.
-One level costs TV where a colour sits on a bin edge: the outline (34, 24, 40),
+{edge[offset >= 4].mean():.0%} of the pixels 4 or more levels off sit at an edge between two
+colours (a 4-neighbour snaps to another colour; {edge.mean():.0%} of all pixels do): soft
+boundaries, a blend of the two colours. The 1-3 level offsets are everywhere
+({edge[(offset >= 1) & (offset <= 3)].mean():.0%} at edges): precision. One level costs TV where a colour sits on a bin edge: the outline (34, 24, 40),
 {outline_share:.0%} of real pixels, has G and B on edges of the 8-level bins, so an outline pixel
 one level dark changes bin.
 
