@@ -56,7 +56,7 @@ METRICS = {
     "joint_tv": "total variation between joint-channel PMFs (mean over R-G, G-B, R-B)",
     "accuracy": "fraction the classifier assigns to the class that was asked for",
     "fd": "Frechet distance on classifier features (biased upward at small n)",
-    "kid": "kernel distance (unbiased MMD^2, cubic kernel) on classifier features",
+    "kid": "kernel distance (unbiased MMD^2, cubic kernel, stratified by class) on classifier features",
     "nn_train": "mean RMS pixel distance (0-1 units) of each image to its nearest training sprite",
 }
 """Headline metrics (columns of :meth:`EvaluationReport.table`) and what they measure."""
@@ -306,7 +306,7 @@ def _training_set(train, source, source_params, size):
 class _ReferenceStats:
     """Histograms and features of the reference images, computed once per subset."""
 
-    def __init__(self, images, features, pmf_bins, joint_bins):
+    def __init__(self, images, labels, features, pmf_bins, joint_bins):
         from .histograms import channel_histograms
         from .joint import joint_histogram
 
@@ -315,6 +315,7 @@ class _ReferenceStats:
             x + y: joint_histogram(images, x, y, bins=joint_bins) for x, y in JOINT_PAIRS
         }
         self.features = features
+        self.labels = labels
 
 
 def _group_metrics(
@@ -364,6 +365,15 @@ def _group_metrics(
     out["accuracy"] = float((classifier_pred == labels).mean())
     if min(len(features), len(ref.features)) >= 2:
         out["fd"] = frechet_distance(features, ref.features)
+        # Every set holds a fixed number per class, which biases the plain estimate below
+        # 0 (see kernel_distance); stratify by class wherever each class has 2 or more.
+        stratify = (
+            min(
+                np.unique(labels, return_counts=True)[1].min(),
+                np.unique(ref.labels, return_counts=True)[1].min(),
+            )
+            >= 2
+        )
         kid, kid_std = kernel_distance(
             features,
             ref.features,
@@ -371,6 +381,7 @@ def _group_metrics(
             n_subsets=kid_subsets,
             rng=kid_seed,
             return_std=True,
+            strata=(labels, ref.labels) if stratify else None,
         )
         out["kid"], out["kid_std"] = kid, kid_std
     else:
@@ -540,7 +551,10 @@ def evaluate(
     Every distance between finite samples is positive even for two samples of
     the same distribution; the ``real`` row measures that floor at this n. FD in
     particular is **biased upward** at small n (by roughly tr(Sigma)/n per set);
-    KID is unbiased. Compare FD only across runs with the same n.
+    KID is unbiased; because every set holds a fixed number of each class, it is
+    computed stratified by class (``strata`` of :func:`~diffprob.metrics.kernel_distance`),
+    without which it would sit below 0 by an amount that grows as n shrinks. Compare FD
+    only across runs with the same n.
 
     Examples
     --------
@@ -662,7 +676,7 @@ def evaluate(
     nn_dist = {g: all_dist[bounds[i] : bounds[i + 1]] for i, g in enumerate(GROUPS)}
 
     kid_seed = int(seeds[_STREAM_KID].generate_state(1)[0])
-    ref_all = _ReferenceStats(ref_images, features["reference"], pmf_bins, joint_bins)
+    ref_all = _ReferenceStats(ref_images, ref_labels, features["reference"], pmf_bins, joint_bins)
     overall = {}
     for g in GROUPS:
         overall[g] = _group_metrics(
@@ -684,7 +698,11 @@ def evaluate(
         if not ref_mask.any():
             continue
         ref_c = _ReferenceStats(
-            ref_images[ref_mask], features["reference"][ref_mask], pmf_bins, joint_bins
+            ref_images[ref_mask],
+            ref_labels[ref_mask],
+            features["reference"][ref_mask],
+            pmf_bins,
+            joint_bins,
         )
         per_class[name] = {}
         for g in GROUPS:

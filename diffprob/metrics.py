@@ -317,7 +317,59 @@ def _mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
     return float((sum_xx + sum_yy) / (m * (m - 1)) - 2.0 * k_xy.sum() / (m * m))
 
 
-def kernel_distance(a, b, *, subset_size=1000, n_subsets=100, rng=None, return_std=False):
+def _stratified_kernel_mean(x, x_strata, y, y_strata, same: bool) -> float:
+    """E k(X, Y) for two stratified samples: block means weighted by each set's proportions.
+
+    Each block (stratum c of x, stratum c' of y) is averaged over its own pairs, leaving
+    out i == j when x and y are the same sample, so every block mean is unbiased.
+    """
+    cx, ix = np.unique(x_strata, return_inverse=True)
+    cy, iy = np.unique(y_strata, return_inverse=True)
+    one_x = np.eye(len(cx))[ix]  # (n_x, strata of x)
+    one_y = np.eye(len(cy))[iy]
+    k = _polynomial_kernel(x, y)
+    block_sums = one_x.T @ k @ one_y
+    n_x, n_y = one_x.sum(0), one_y.sum(0)
+    pairs = np.outer(n_x, n_y)
+    if same:
+        block_sums -= np.diag(one_x.T @ np.diag(k))
+        pairs -= np.diag(n_x)
+    return float((n_x / n_x.sum()) @ (block_sums / pairs) @ (n_y / n_y.sum()))
+
+
+def _mmd2_stratified(x, x_strata, y, y_strata) -> float:
+    return (
+        _stratified_kernel_mean(x, x_strata, x, x_strata, True)
+        + _stratified_kernel_mean(y, y_strata, y, y_strata, True)
+        - 2.0 * _stratified_kernel_mean(x, x_strata, y, y_strata, False)
+    )
+
+
+def _as_strata(strata, n: int, name: str) -> np.ndarray:
+    strata = np.asarray(strata)
+    if strata.shape != (n,):
+        raise ParameterError(f"{name} must have one entry per sample ({n}), got {strata.shape}")
+    _, counts = np.unique(strata, return_counts=True)
+    if counts.min() < 2:
+        raise ParameterError(f"every stratum of {name} needs at least 2 samples")
+    return strata
+
+
+def _stratified_subset(rng, strata: np.ndarray, m: int) -> np.ndarray:
+    """Indices of about m samples, each stratum in its proportion (at least 2 of each)."""
+    classes, counts = np.unique(strata, return_counts=True)
+    take = np.minimum(np.maximum(np.rint(counts * m / len(strata)).astype(int), 2), counts)
+    return np.concatenate(
+        [
+            rng.choice(np.flatnonzero(strata == c), k, replace=False)
+            for c, k in zip(classes, take, strict=True)
+        ]
+    )
+
+
+def kernel_distance(
+    a, b, *, subset_size=1000, n_subsets=100, rng=None, return_std=False, strata=None
+):
     """Kernel distance (KID): unbiased squared MMD with a cubic polynomial kernel.
 
     Parameters
@@ -332,6 +384,11 @@ def kernel_distance(a, b, *, subset_size=1000, n_subsets=100, rng=None, return_s
         Seed or generator that draws the subsets.
     return_std : bool, optional
         Also return the standard deviation of the per-subset estimates.
+    strata : (array_like, array_like), optional
+        The stratum (e.g. class) of every row of `a` and of `b`, when the sets were
+        drawn a fixed number per stratum rather than independently (as
+        :func:`~diffprob.evaluate` draws its class-balanced sets). Every stratum needs
+        at least 2 rows; subsets keep each set's proportions. See Notes.
 
     Returns
     -------
@@ -354,6 +411,16 @@ def kernel_distance(a, b, *, subset_size=1000, n_subsets=100, rng=None, return_s
     does not depend on the sample size, so small-sample values can be compared
     directly; only their spread grows as n shrinks.
 
+    That holds for independent draws. A set drawn with exactly :math:`m/K` rows per
+    class has fewer same-class pairs among its :math:`i \\ne j` than a pair of sets
+    has between them (:math:`(m/K - 1)/(m - 1)` against :math:`1/K`), and same-class
+    features are closer, so the formula above falls below 0 by about
+    :math:`2\\Delta(1 - 1/K)/(m - 1)`, where :math:`\\Delta` is how much larger the
+    kernel is within a class than between classes. With `strata`, each term is
+    instead the average of per-stratum block means, weighted by the strata's
+    proportions in each set, each block leaving out :math:`i = j`: every block mean is
+    unbiased, and so is the estimate.
+
     Examples
     --------
     >>> rng = np.random.default_rng(0)
@@ -362,20 +429,42 @@ def kernel_distance(a, b, *, subset_size=1000, n_subsets=100, rng=None, return_s
     0.02
     >>> round(kernel_distance(a, b + 1.0, n_subsets=20, rng=0), 2)  # shifted by 1 everywhere
     9.04
+
+    Two sets of 10 per class from the same 4 well-separated classes:
+
+    >>> centres = 3.0 * rng.normal(size=(4, 8))
+    >>> labels = np.repeat(np.arange(4), 10)
+    >>> x = centres[labels] + rng.normal(size=(40, 8))
+    >>> y = centres[labels] + rng.normal(size=(40, 8))
+    >>> kernel_distance(x, y, rng=0) < -10                          # biased by the balance
+    True
+    >>> abs(kernel_distance(x, y, rng=0, strata=(labels, labels))) < 10
+    True
     """
     a, b = _feature_pair(a, b, 2)
     if int(subset_size) < 2 or int(n_subsets) < 1:
         raise ParameterError("subset_size must be >= 2 and n_subsets >= 1")
     m = min(int(subset_size), len(a), len(b))
     rng = np.random.default_rng(rng)
-    estimates = np.array(
-        [
+    if strata is None:
+        estimates = [
             _mmd2_unbiased(
                 a[rng.choice(len(a), m, replace=False)], b[rng.choice(len(b), m, replace=False)]
             )
             for _ in range(int(n_subsets))
         ]
-    )
+    else:
+        if len(strata) != 2:
+            raise ParameterError("strata must be a pair (strata of a, strata of b)")
+        sa, sb = (
+            _as_strata(strata[0], len(a), "strata of a"),
+            _as_strata(strata[1], len(b), "strata of b"),
+        )
+        estimates = []
+        for _ in range(int(n_subsets)):
+            ia, ib = _stratified_subset(rng, sa, m), _stratified_subset(rng, sb, m)
+            estimates.append(_mmd2_stratified(a[ia], sa[ia], b[ib], sb[ib]))
+    estimates = np.array(estimates)
     mean = float(estimates.mean())
     if return_std:
         return mean, float(estimates.std())

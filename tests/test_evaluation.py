@@ -136,6 +136,11 @@ def test_a_perfect_model_scores_like_the_real_floor(tiny, monkeypatch):
         assert model[key] < 2.5 * real[key], key
     assert model["joint_tv"] < indep["joint_tv"]
     assert model["fd"] < indep["fd"]
+    # KID is stratified by class: for sets of the true distribution it scatters around 0
+    # instead of sitting near -2 Delta (1 - 1/K) / (m - 1) (class-balanced sets, see
+    # kernel_distance), which is about -1.4 here; the baseline is far above.
+    assert abs(model["kid"]) < 0.2 and abs(real["kid"]) < 0.2
+    assert indep["kid"] > 10 * max(abs(model["kid"]), abs(real["kid"]))
 
 
 def test_colour_pmf_bins_forgive_small_level_shifts(tiny, monkeypatch):

@@ -199,6 +199,61 @@ def test_kernel_distance_matches_direct_formula():
     assert kernel_distance(x, y, subset_size=6, n_subsets=3, rng=0) == pytest.approx(expected)
 
 
+def test_class_balanced_sets_bias_plain_kid_and_strata_remove_it():
+    # Two sets drawn 10 per class from the same 4 separated classes (as evaluate draws):
+    # same-class pairs are rarer within a set than between sets, so the plain estimate
+    # falls below 0; the stratified one stays unbiased.
+    rng = np.random.default_rng(11)
+    centres = 3.0 * rng.normal(size=(4, 8))
+    labels = np.repeat(np.arange(4), 10)
+    plain, stratified = [], []
+    for i in range(150):
+        x = centres[labels] + rng.normal(size=(40, 8))
+        y = centres[labels] + rng.normal(size=(40, 8))
+        plain.append(kernel_distance(x, y, n_subsets=1, rng=i))
+        stratified.append(kernel_distance(x, y, n_subsets=1, rng=i, strata=(labels, labels)))
+    se = lambda v: np.std(v) / np.sqrt(len(v))  # noqa: E731
+    assert np.mean(plain) < -10 * se(plain)
+    assert abs(np.mean(stratified)) < 3 * se(stratified)
+
+
+def test_one_stratum_is_the_plain_estimate_and_proportions_may_differ():
+    rng = np.random.default_rng(12)
+    x, y = rng.normal(size=(12, 3)), rng.normal(size=(12, 3)) + 0.5
+    one = np.zeros(12, dtype=int)
+    plain = kernel_distance(x, y, subset_size=12, n_subsets=2, rng=0)
+    assert kernel_distance(
+        x, y, subset_size=12, n_subsets=2, rng=0, strata=(one, one)
+    ) == pytest.approx(plain)
+    # Each set is weighted by its own proportions: a 2:1 mixture against a 1:2 mixture
+    # of the same two strata differs, the same mixture does not.
+    centres = np.array([[0.0, 0.0, 0.0], [4.0, 4.0, 4.0]])
+    la, lb = np.repeat([0, 1], [40, 20]), np.repeat([0, 1], [20, 40])
+    same = kernel_distance(
+        centres[la] + rng.normal(size=(60, 3)),
+        centres[la] + rng.normal(size=(60, 3)),
+        rng=0,
+        strata=(la, la),
+    )
+    other = kernel_distance(
+        centres[la] + rng.normal(size=(60, 3)),
+        centres[lb] + rng.normal(size=(60, 3)),
+        rng=0,
+        strata=(la, lb),
+    )
+    assert other > 10 * abs(same)
+
+
+def test_kernel_distance_checks_strata():
+    x = np.zeros((6, 2))
+    with pytest.raises(ParameterError, match="pair"):
+        kernel_distance(x, x, strata=np.zeros(6))
+    with pytest.raises(ParameterError, match="one entry per sample"):
+        kernel_distance(x, x, strata=(np.zeros(5), np.zeros(6)))
+    with pytest.raises(ParameterError, match="at least 2"):
+        kernel_distance(x, x, strata=(np.array([0, 0, 0, 0, 0, 1]), np.zeros(6)))
+
+
 def test_feature_distances_check_shapes():
     with pytest.raises(ParameterError):
         frechet_distance(np.zeros((10, 3)), np.zeros((10, 4)))
