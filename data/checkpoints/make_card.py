@@ -99,13 +99,14 @@ loss_window = meta["loss_history"][-1]["step"] - meta["loss_history"][-2]["step"
 size_mb = (HERE / "sprites16.pt").stat().st_size / 1e6
 
 # The earlier shipped models scored with the same command at w = 1, from their own cards:
-# data/checkpoints/sprites16_small.md and sprites16_eps.md.
+# data/checkpoints/sprites16_small.md and sprites16_eps.md; their KID re-measured on
+# 2026-12-03 with the class-stratified estimator (the other numbers reproduced exactly).
 EARLIER = [
     {
         "label": "`small` (course network), ε-prediction, 48,000 steps, 210 CPU min",
         "accuracy": 1.000,
         "fd": 0.422,
-        "kid": -0.076,
+        "kid": 0.077,
         "tv": 0.125,
         "w1": 0.92,
         "joint_tv": 0.305,
@@ -115,7 +116,7 @@ EARLIER = [
         "label": "`sprite` (DDPM network), ε-prediction, 75,000 steps, 107 CPU min",
         "accuracy": 1.000,
         "fd": 0.284,
-        "kid": -0.113,
+        "kid": 0.037,
         "tv": 0.076,
         "w1": 0.71,
         "joint_tv": 0.195,
