@@ -318,6 +318,10 @@ class _ReferenceStats:
         self.labels = labels
 
 
+def _smallest_class(labels) -> int:
+    return int(np.unique(labels, return_counts=True)[1].min())
+
+
 def _group_metrics(
     images,
     labels,
@@ -367,13 +371,7 @@ def _group_metrics(
         out["fd"] = frechet_distance(features, ref.features)
         # Every set holds a fixed number per class, which biases the plain estimate below
         # 0 (see kernel_distance); stratify by class wherever each class has 2 or more.
-        stratify = (
-            min(
-                np.unique(labels, return_counts=True)[1].min(),
-                np.unique(ref.labels, return_counts=True)[1].min(),
-            )
-            >= 2
-        )
+        stratify = min(_smallest_class(labels), _smallest_class(ref.labels)) >= 2
         kid, kid_std = kernel_distance(
             features,
             ref.features,
