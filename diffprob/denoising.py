@@ -21,6 +21,7 @@ import torch
 from .baselines import _check_images
 from .data import from_model_range, to_model_range
 from .errors import ParameterError
+from .sampling import _model_device, _model_n_cfeat
 from .schedule import NoiseSchedule
 
 __all__ = ["DenoisingError", "denoising_error"]
@@ -164,13 +165,8 @@ def denoising_error(
         raise ParameterError(f"timesteps must be in [1, {schedule.num_timesteps}], got {steps}")
     if int(batch_size) < 1:
         raise ParameterError(f"batch_size must be >= 1, got {batch_size}")
-    n_cfeat = getattr(getattr(model, "config", None), "n_cfeat", None)
-    context = _labels_to_context(labels, len(images), n_cfeat)
-    if device is None:
-        try:
-            device = next(model.parameters()).device
-        except (AttributeError, StopIteration):
-            device = torch.device("cpu")
+    context = _labels_to_context(labels, len(images), _model_n_cfeat(model))
+    device = _model_device(model, device)
     if hasattr(model, "eval"):
         model.eval()
     schedule = schedule.to(device)

@@ -127,14 +127,6 @@ def ddim_timesteps(num_timesteps: int, steps: int, spacing: str = "uniform") -> 
     raise ParameterError(f"spacing must be one of {SPACINGS}, got {spacing!r}")
 
 
-def _visited_timesteps(schedule: NoiseSchedule, steps: int | None, spacing: str):
-    """(timesteps T..tau_1, {t: the timestep after t}) of a few-step sampler; 0 ends it."""
-    if steps is None:
-        steps = min(DEFAULT_DDIM_STEPS, schedule.num_timesteps)
-    timesteps = ddim_timesteps(schedule.num_timesteps, steps, spacing)
-    return timesteps, dict(zip(timesteps, timesteps[1:] + [0], strict=True))
-
-
 def _scalar(table: torch.Tensor, t: int) -> float:
     return float(table[t])
 
@@ -222,7 +214,24 @@ class DDPMSampler:
         return mean + self.sigma(t) * z
 
 
-class DDIMSampler:
+class _FewStepSampler:
+    """What DDIM and DPM-Solver share: the timesteps they visit, and clipping of x0."""
+
+    def __init__(self, schedule: NoiseSchedule, steps: int | None, clip_x0: bool, spacing: str):
+        if steps is None:
+            steps = min(DEFAULT_DDIM_STEPS, schedule.num_timesteps)
+        self.schedule = schedule
+        self.clip_x0 = bool(clip_x0)
+        self.spacing = spacing
+        self.timesteps = ddim_timesteps(schedule.num_timesteps, steps, spacing)
+        # The step after the last visited timestep goes to t = 0, the clean image.
+        self._prev = dict(zip(self.timesteps, self.timesteps[1:] + [0], strict=True))
+
+    def prev_timestep(self, t: int) -> int:
+        return self._prev[t]
+
+
+class DDIMSampler(_FewStepSampler):
     """The generalised (DDIM) sampler of Song et al. (2021), eq. 12, on a sub-sequence.
 
     Parameters
@@ -275,14 +284,8 @@ class DDIMSampler:
         eta = float(eta)
         if not 0.0 <= eta <= 1.0:  # also refuses NaN
             raise ParameterError(f"eta must be in [0, 1], got {eta}")
-        self.schedule = schedule
+        super().__init__(schedule, steps, clip_x0, spacing)
         self.eta = eta
-        self.clip_x0 = bool(clip_x0)
-        self.spacing = spacing
-        self.timesteps, self._prev = _visited_timesteps(schedule, steps, spacing)
-
-    def prev_timestep(self, t: int) -> int:
-        return self._prev[t]
 
     def sigma(self, t: int) -> float:
         """Eq. 16 times eta: the noise scale of the step from t to its predecessor."""
@@ -314,7 +317,7 @@ class DDIMSampler:
         return x_prev
 
 
-class DPMSolverSampler:
+class DPMSolverSampler(_FewStepSampler):
     r"""DPM-Solver++(2M) of Lu et al. (2022b): a second-order multistep ODE solver.
 
     It follows the same probability-flow ODE as DDIM with eta = 0 (its first-order step
@@ -368,15 +371,9 @@ class DPMSolverSampler:
         clip_x0: bool = True,
         spacing: str = "uniform",
     ):
-        self.schedule = schedule
-        self.clip_x0 = bool(clip_x0)
-        self.spacing = spacing
+        super().__init__(schedule, steps, clip_x0, spacing)
         self.eta = None  # deterministic: no noise option
-        self.timesteps, self._prev = _visited_timesteps(schedule, steps, spacing)
         self._history: tuple[int, torch.Tensor] | None = None  # (t', x0(t')) of the last step
-
-    def prev_timestep(self, t: int) -> int:
-        return self._prev[t]
 
     def _log_snr(self, t: int) -> float:
         """lambda_t = log(alpha_t / sigma_t); -inf at zero SNR, +inf at t = 0."""

@@ -392,10 +392,12 @@ if abs(rerun.overall["model"]["tv"] - M[0]["tv"]) > 1e-3:
 ref_images, ref_labels = rerun.images["reference"], rerun.labels["reference"]
 
 
+ref_hist = channel_histograms(ref_images, bins=settings["pmf_bins"])
+
+
 def colour_tv(images):
     hist = channel_histograms(images, bins=settings["pmf_bins"])
-    ref = channel_histograms(ref_images, bins=settings["pmf_bins"])
-    return float(np.mean(total_variation_distance(hist, ref)))
+    return float(np.mean(total_variation_distance(hist, ref_hist)))
 
 
 snapped, offset = snap_to_palette(rerun.images["model"], rerun.labels["model"])
