@@ -99,7 +99,8 @@ class TrainConfig:
     mixed_precision : {"auto", "bf16", "fp16", "off"}
         Autocast on CUDA ("auto": bf16 where supported, else fp16 with a gradient
         scaler). On the CPU only an explicit "bf16" autocasts ("auto" means fp32
-        there, so that CPU runs stay bit-exact across resumes).
+        there, so that CPU runs stay bit-exact across resumes). On CUDA the
+        mixed modes also allow TF32 matrix products; "off" is float32 throughout.
     seed : int
         Seeds the initial weights, the data order and every random draw.
     checkpoint_every : int
@@ -463,6 +464,26 @@ def _cpu_has_fast_bf16() -> bool:
     return "amx_bf16" in cpuinfo or "avx512_bf16" in cpuinfo
 
 
+@contextlib.contextmanager
+def _cuda_math_modes(device: torch.device, tf32: bool):
+    """cuDNN autotuning, and TF32 unless full float32 was asked for, restored on exit.
+
+    TF32 keeps 10 mantissa bits (relative error ~1e-3), about the size of the t = 1
+    noise next to the image, so ``mixed_precision="off"`` turns it off too.
+    """
+    if device.type != "cuda":
+        yield
+        return
+    backends = torch.backends
+    saved = (backends.cudnn.benchmark, backends.cuda.matmul.allow_tf32, backends.cudnn.allow_tf32)
+    backends.cudnn.benchmark = True
+    backends.cuda.matmul.allow_tf32 = backends.cudnn.allow_tf32 = tf32
+    try:
+        yield
+    finally:
+        backends.cudnn.benchmark, backends.cuda.matmul.allow_tf32, backends.cudnn.allow_tf32 = saved
+
+
 def _autocast_settings(config: TrainConfig, device: torch.device):
     """(autocast dtype or None, use a GradScaler)."""
     mode = config.mixed_precision
@@ -648,27 +669,28 @@ def train(
                 )
             if device.type == "cuda":
                 device = torch.device("cuda", dist_info.local_rank)
-        return _train_loop(
-            images=images,
-            contexts=contexts,
-            class_names=class_names,
-            source=source,
-            model_config=model_config,
-            config=config,
-            schedule=schedule,
-            device=device,
-            autocast_dtype=autocast_dtype,
-            use_scaler=use_scaler,
-            run=run if dist_info.is_main else _RunFolder(None),
-            resume_ckpt=resume_ckpt,
-            init_state=init_state,
-            init_info=init_info,
-            total_steps=total_steps,
-            steps_per_epoch=steps_per_epoch,
-            dist_info=dist_info,
-            progress=progress and dist_info.is_main,
-            callback=callback,
-        )
+        with _cuda_math_modes(device, tf32=config.mixed_precision != "off"):
+            return _train_loop(
+                images=images,
+                contexts=contexts,
+                class_names=class_names,
+                source=source,
+                model_config=model_config,
+                config=config,
+                schedule=schedule,
+                device=device,
+                autocast_dtype=autocast_dtype,
+                use_scaler=use_scaler,
+                run=run if dist_info.is_main else _RunFolder(None),
+                resume_ckpt=resume_ckpt,
+                init_state=init_state,
+                init_info=init_info,
+                total_steps=total_steps,
+                steps_per_epoch=steps_per_epoch,
+                dist_info=dist_info,
+                progress=progress and dist_info.is_main,
+                callback=callback,
+            )
     finally:
         distributed.cleanup(dist_info)
 
@@ -702,10 +724,6 @@ def _train_loop(
     # NHWC convolutions: faster with cuDNN; on the CPU (oneDNN, one thread) measured
     # ~8% faster at the course's width (n_feat=64) but ~10% slower at n_feat=32.
     channels_last = device.type == "cuda" or model_config.n_feat >= 48
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
 
     with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG alone
         torch.manual_seed(config.seed)

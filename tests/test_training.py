@@ -117,6 +117,24 @@ def test_bad_data_and_devices(sprites):
 
 
 # -- the loop -------------------------------------------------------------------------------
+def _math_modes():
+    b = torch.backends
+    return b.cudnn.benchmark, b.cuda.matmul.allow_tf32, b.cudnn.allow_tf32
+
+
+@pytest.mark.parametrize("tf32", [True, False])
+def test_cuda_math_modes_set_tf32_as_asked_and_restore_it_even_after_an_error(tf32):
+    # The flags are plain globals, settable without a GPU; tests/test_gpu.py trains with them.
+    before = _math_modes()
+    with pytest.raises(KeyboardInterrupt):
+        with training._cuda_math_modes(torch.device("cuda"), tf32=tf32):
+            assert _math_modes() == (True, tf32, tf32)
+            raise KeyboardInterrupt
+    assert _math_modes() == before
+    with training._cuda_math_modes(torch.device("cpu"), tf32=not before[1]):
+        assert _math_modes() == before  # the CPU leaves cuDNN's settings alone
+
+
 def test_bf16_autocast_on_the_cpu_warns_where_the_cpu_lacks_bf16_units(sprites, monkeypatch):
     monkeypatch.setattr(training, "_cpu_has_fast_bf16", lambda: False)
     with pytest.warns(RuntimeWarning, match="without AMX or AVX512-BF16"):

@@ -226,7 +226,8 @@ def register(subparsers):
         "--mixed-precision",
         choices=("auto", "bf16", "fp16", "off"),
         default=None,
-        help="autocast on CUDA (auto: bf16 if supported, else fp16 + grad scaler)",
+        help="autocast on CUDA (auto: bf16 if supported, else fp16 + grad scaler; "
+        "with TF32 products); off: float32 throughout",
     )
     opt.add_argument(
         "--seed", type=non_negative_int, default=None, help="seed of weights, data order, noise"
