@@ -74,6 +74,8 @@ _LAZY = {
     "Checkpoint": "checkpoint",
     "load_model": "checkpoint",
     "default_checkpoint_path": "checkpoint",
+    "NoiseLevelExperts": "experts",
+    "add_experts": "experts",
     "TrainConfig": "training",
     "TrainResult": "training",
     "train": "training",

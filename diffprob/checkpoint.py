@@ -91,6 +91,11 @@ class Checkpoint:
         Random-number state (see :mod:`diffprob.training`).
     metadata : dict
         Free-form extras (wall time, device, library versions, ...).
+    experts : list of dict or None
+        Low-noise experts stored with the model (:func:`diffprob.experts.add_experts`):
+        per expert its ``t_max``, ``ema_state``, ``step``, ``train_config`` and
+        ``metadata``. :meth:`build_model` then returns a
+        :class:`~diffprob.experts.NoiseLevelExperts`.
 
     Examples
     --------
@@ -120,6 +125,7 @@ class Checkpoint:
     train_config: dict | None = None
     rng_state: dict | None = None
     metadata: dict = field(default_factory=dict)
+    experts: list | None = None
 
     def __post_init__(self):
         self.class_names = tuple(str(name) for name in self.class_names)
@@ -221,6 +227,13 @@ class Checkpoint:
             raise CheckpointError(f"{str(path)!r} is incomplete: {exc}") from None
         if ckpt.model_state is None and ckpt.ema_state is None:
             raise CheckpointError(f"{str(path)!r} holds no model weights")
+        for entry in ckpt.experts or ():
+            if not (
+                isinstance(entry, dict)
+                and isinstance(entry.get("t_max"), int)
+                and isinstance(entry.get("ema_state"), dict)
+            ):
+                raise CheckpointError(f"{str(path)!r} has a malformed expert entry")
         try:
             _ = ckpt.unet_config  # validates the model configuration
             ckpt.build_schedule()
@@ -270,19 +283,36 @@ class Checkpoint:
             raise CheckpointError("cannot resume from this checkpoint: " + "; ".join(problems))
 
     # -- rebuilding ---------------------------------------------------------------------
-    def build_model(self, ema: bool = True, device="cpu") -> torch.nn.Module:
-        """The network with the EMA (default) or raw weights, in eval mode on `device`."""
+    def build_model(self, ema: bool = True, device="cpu", experts: bool = True) -> torch.nn.Module:
+        """The network with the EMA (default) or raw weights, in eval mode on `device`.
+
+        With stored :attr:`experts` (and ``experts=True``) a
+        :class:`~diffprob.experts.NoiseLevelExperts` of the base network and its
+        experts (always their EMA weights); ``experts=False`` gives the base alone.
+        """
         state = self.ema_state if ema else self.model_state
         if state is None:
             which = "EMA" if ema else "raw (non-EMA)"
             raise CheckpointError(f"this checkpoint holds no {which} weights")
+        model = self._network(state)
+        if experts and self.experts:
+            from .experts import NoiseLevelExperts
+
+            model = NoiseLevelExperts(
+                model,
+                [(entry["t_max"], self._network(entry["ema_state"])) for entry in self.experts],
+                num_timesteps=self.build_schedule().num_timesteps,
+            )
+        return model.to(device).eval()
+
+    def _network(self, state: dict) -> torch.nn.Module:
         model = build_unet(self.unet_config)
         try:
             model.load_state_dict(state)
         except RuntimeError as exc:
             first = str(exc).strip().splitlines()[0]
             raise CheckpointError(f"weights do not fit the saved model config: {first}") from None
-        return model.to(device).eval()
+        return model
 
     def build_schedule(self) -> NoiseSchedule:
         """The :class:`NoiseSchedule` the model was trained with."""
@@ -310,6 +340,7 @@ class Checkpoint:
             data_source=self.data_source,
             train_config=self.train_config,
             metadata={**self.metadata, "exported_for_inference": True},
+            experts=self.experts,
         ).save(path)
 
 
@@ -320,6 +351,7 @@ _FREE_FORM = (
     "train_config",
     "rng_state",
     "metadata",
+    "experts",
 )
 
 
@@ -345,7 +377,7 @@ def _cpu_state(model: torch.nn.Module) -> dict:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
-def load_model(path=None, *, device="cpu", ema: bool = True):
+def load_model(path=None, *, device="cpu", ema: bool = True, experts: bool = True):
     """Load a model for sampling: ``(model, schedule, class_names)``.
 
     Parameters
@@ -357,14 +389,17 @@ def load_model(path=None, *, device="cpu", ema: bool = True):
         Where to put the model and the schedule tables.
     ema : bool, optional
         Use the EMA weights (default; they sample better) or the raw ones.
+    experts : bool, optional
+        Use the low-noise experts stored in the checkpoint, if any (default), or
+        the base network alone.
 
     Returns
     -------
-    model : ContextUnet
-        In eval mode.
+    model : torch.nn.Module
+        In eval mode: the U-Net, or a :class:`~diffprob.experts.NoiseLevelExperts`.
     schedule : NoiseSchedule
     class_names : tuple of str
     """
     ckpt = Checkpoint.load(resolve_checkpoint_path(path))
-    model = ckpt.build_model(ema=ema, device=device)
+    model = ckpt.build_model(ema=ema, device=device, experts=experts)
     return model, ckpt.build_schedule().to(device), ckpt.class_names

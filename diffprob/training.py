@@ -94,6 +94,10 @@ class TrainConfig:
         Ramp the EMA decay up as min(ema_decay, (1 + k) / (10 + k)).
     context_dropout : float
         Probability of training a sample with the null context, in [0, 1].
+    t_max : int or None
+        Draw t uniformly from 1..t_max instead of 1..T: a low-noise expert, which
+        spends all its capacity on the last steps of sampling (eDiff-I, Balaji et
+        al. 2022; see :class:`diffprob.experts.NoiseLevelExperts`). None: all of 1..T.
     grad_clip : float or None
         Clip the gradient norm to this value (None or 0: no clipping).
     mixed_precision : {"auto", "bf16", "fp16", "off"}
@@ -128,6 +132,7 @@ class TrainConfig:
     ema_decay: float = 0.999
     ema_warmup: bool = True
     context_dropout: float = 0.1
+    t_max: int | None = None
     grad_clip: float | None = 1.0
     mixed_precision: str = "auto"
     seed: int = 0
@@ -167,6 +172,8 @@ class TrainConfig:
         number("context_dropout", 0.0, 1.0)
         if self.grad_clip is not None:
             number("grad_clip", 0.0, math.inf)
+        if self.t_max is not None:
+            integer("t_max", 1)
         if self.lr_decay not in LR_DECAYS:
             raise ParameterError(f"lr_decay must be one of {LR_DECAYS}, got {self.lr_decay!r}")
         if self.mixed_precision not in PRECISIONS:
@@ -587,6 +594,10 @@ def train(
         schedule = NoiseSchedule()
     elif not isinstance(schedule, NoiseSchedule):
         schedule = NoiseSchedule.from_config(schedule)
+    if config.t_max is not None and config.t_max > schedule.num_timesteps:
+        raise ParameterError(
+            f"t_max must be at most T = {schedule.num_timesteps}, got {config.t_max}"
+        )
     device = resolve_device(device)
     autocast_dtype, use_scaler = _autocast_settings(config, device)
     images, contexts = _training_tensors(data, model_config)
@@ -866,7 +877,7 @@ def _train_loop(
 
                 # The global batch's random draws, identical on every rank; keep our slice.
                 step_generator.manual_seed(_stream_seed(config.seed, _STREAM_STEP, step))
-                t = torch.randint(1, T + 1, (batch,), generator=step_generator)
+                t = torch.randint(1, (config.t_max or T) + 1, (batch,), generator=step_generator)
                 noise = torch.randn((batch, *images.shape[1:]), generator=step_generator)
                 keep = torch.rand(batch, generator=step_generator) >= config.context_dropout
                 t, noise, keep = (

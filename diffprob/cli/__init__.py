@@ -27,6 +27,7 @@ COMMANDS = [
     "data",
     "forward",
     "train",
+    "experts",
     "sample",
     "evaluate",
     "classifier",

@@ -54,6 +54,7 @@ RUN_OPTIONS = {
     "lr_decay": "cosine",
     "ema_decay": 0.999,
     "context_dropout": 0.1,
+    "t_max": None,
     "grad_clip": 1.0,
     "mixed_precision": "auto",
     "seed": 0,
@@ -216,6 +217,14 @@ def register(subparsers):
         help="probability of the null context per sample (default 0.1)",
     )
     opt.add_argument(
+        "--t-max",
+        type=positive_int,
+        default=None,
+        metavar="T",
+        help="draw t from 1..T only: a low-noise expert for the last sampling steps "
+        "(see 'diffprob experts'; default: all timesteps)",
+    )
+    opt.add_argument(
         "--grad-clip",
         type=finite_float,
         default=None,
@@ -306,6 +315,7 @@ def _build(args):
         lr_decay=args.lr_decay,
         ema_decay=args.ema_decay,
         context_dropout=args.context_dropout,
+        t_max=args.t_max,
         grad_clip=args.grad_clip or None,
         mixed_precision=args.mixed_precision,
         seed=args.seed,
