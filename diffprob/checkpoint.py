@@ -321,15 +321,11 @@ class Checkpoint:
         except DiffprobError as exc:
             raise CheckpointError(f"invalid schedule configuration in checkpoint: {exc}") from None
 
-    def export_for_inference(self, path: str | os.PathLike, *, ema_only: bool = True) -> None:
-        """Write a small copy without optimizer, scaler and RNG state.
-
-        With ``ema_only`` (default) the raw weights are dropped too, keeping only the
-        EMA weights used for sampling: the file is then about 4 bytes per parameter.
-        """
+    def for_inference(self, *, ema_only: bool = True) -> Checkpoint:
+        """A copy without optimizer, scaler and RNG state (and, with ``ema_only``, raw weights)."""
         if ema_only and self.ema_state is None:
             raise CheckpointError("this checkpoint holds no EMA weights to export")
-        Checkpoint(
+        return Checkpoint(
             model_config=self.model_config,
             schedule_config=self.schedule_config,
             model_state=None if ema_only else self.model_state,
@@ -341,7 +337,15 @@ class Checkpoint:
             train_config=self.train_config,
             metadata={**self.metadata, "exported_for_inference": True},
             experts=self.experts,
-        ).save(path)
+        )
+
+    def export_for_inference(self, path: str | os.PathLike, *, ema_only: bool = True) -> None:
+        """Write a small copy without optimizer, scaler and RNG state.
+
+        With ``ema_only`` (default) the raw weights are dropped too, keeping only the
+        EMA weights used for sampling: the file is then about 4 bytes per parameter.
+        """
+        self.for_inference(ema_only=ema_only).save(path)
 
 
 _FREE_FORM = (

@@ -15,6 +15,7 @@ rest. :class:`NoiseLevelExperts` is called exactly like a U-Net, so the samplers
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import torch
@@ -99,7 +100,8 @@ def add_experts(base, experts: Sequence, *, t_max: Sequence[int] | None = None):
     Parameters
     ----------
     base : Checkpoint
-        The network for every timestep (its EMA weights are kept, optimizer state dropped).
+        The network for every timestep (its EMA weights when it has them, else its raw
+        ones; optimizer state is dropped).
     experts : sequence of Checkpoint
         Networks fine-tuned from the base with ``TrainConfig.t_max`` set: the same model,
         schedule, classes and data.
@@ -119,7 +121,7 @@ def add_experts(base, experts: Sequence, *, t_max: Sequence[int] | None = None):
         An expert does not fit the base, was trained on all timesteps, or two experts
         share a ``t_max``.
     """
-    from .checkpoint import Checkpoint, _describe_mismatch
+    from .checkpoint import _describe_mismatch
 
     if not experts:
         raise ParameterError("give at least one expert checkpoint")
@@ -166,16 +168,5 @@ def add_experts(base, experts: Sequence, *, t_max: Sequence[int] | None = None):
     bounds = [entry["t_max"] for entry in entries]
     if len(set(bounds)) != len(bounds):
         raise CheckpointError(f"two experts share a t_max: {bounds}")
-    return Checkpoint(
-        model_config=base.model_config,
-        schedule_config=base.schedule_config,
-        model_state=None,
-        ema_state=base.ema_state if base.ema_state is not None else base.model_state,
-        step=base.step,
-        epoch=base.epoch,
-        class_names=base.class_names,
-        data_source=base.data_source,
-        train_config=base.train_config,
-        metadata={**base.metadata, "exported_for_inference": True},
-        experts=entries,
-    )
+    inference = base.for_inference(ema_only=base.ema_state is not None)
+    return dataclasses.replace(inference, experts=entries)
