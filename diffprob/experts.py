@@ -80,7 +80,7 @@ class NoiseLevelExperts(nn.Module):
     ) -> torch.Tensor:
         t, context = check_model_inputs(self.config, x, t, context)
         steps = torch.round(t.double() * self.num_timesteps).long()
-        which = torch.bucketize(steps, self._bounds.to(steps.device))
+        which = torch.bucketize(steps, self._bounds)  # a buffer: already on the module's device
         first = int(which[0])
         if bool((which == first).all()):  # a sampler's batch: one timestep, one network
             return self.networks[first](x, t, context)
@@ -136,7 +136,8 @@ def add_experts(base, experts: Sequence, *, t_max: Sequence[int] | None = None):
             raise CheckpointError(
                 f"expert {i + 1} was trained on all timesteps; train it with --t-max"
             )
-        for kind, saved, wanted in (
+        # Reported from the expert's side: "<its value> in the checkpoint but <the base's> requested"
+        for kind, in_base, in_expert in (
             ("model config", base.unet_config.to_dict(), expert.unet_config.to_dict()),
             (
                 "schedule",
@@ -146,7 +147,7 @@ def add_experts(base, experts: Sequence, *, t_max: Sequence[int] | None = None):
             ("classes", {"names": base.class_names}, {"names": expert.class_names}),
             ("data", {"source": base.data_source}, {"source": expert.data_source}),
         ):
-            problem = _describe_mismatch(kind, wanted, saved)
+            problem = _describe_mismatch(kind, in_expert, in_base)
             if problem:
                 raise CheckpointError(f"expert {i + 1} does not fit the base: {problem}")
         bound = trained if t_max is None else int(t_max[i])
