@@ -136,7 +136,7 @@ def add_experts(base, experts: Sequence, *, t_max: Sequence[int] | None = None):
             raise CheckpointError(
                 f"expert {i + 1} was trained on all timesteps; train it with --t-max"
             )
-        # Reported from the expert's side: "<its value> in the checkpoint but <the base's> requested"
+        # Messages speak from the expert: "<its value> in the checkpoint but <the base's> requested"
         for kind, in_base, in_expert in (
             ("model config", base.unet_config.to_dict(), expert.unet_config.to_dict()),
             (
