@@ -35,13 +35,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from course_reference import make_course_trainer  # noqa: E402
 
-from diffprob.schedule import NoiseSchedule  # noqa: E402
-from diffprob.training import TrainConfig, train  # noqa: E402
-from diffprob.unet import build_unet, count_parameters, get_config  # noqa: E402
+from diffprob.diffusion.models.unet import build_unet, count_parameters, get_config  # noqa: E402
+from diffprob.diffusion.schedule import NoiseSchedule  # noqa: E402
+from diffprob.diffusion.training.train import TrainConfig, train  # noqa: E402
 
 
 def _sprites(n, seed=0):
-    from diffprob.sprites import CLASSES, generate_sprites
+    from diffprob.sprites.generator import CLASSES, generate_sprites
 
     images, labels = generate_sprites(n, seed=seed)
     return SimpleNamespace(images=images, labels=labels, class_names=CLASSES, source="bench")
@@ -55,7 +55,7 @@ def _sync(device):
 def interleaved_step_times(data, config_name, batch, steps, device, clock):
     """Per-step seconds of our training loop and of the course's step, interleaved.
 
-    Our loop is diffprob.training.train itself; its per-step callback runs one step
+    Our loop is diffprob.diffusion.training.train.train itself; its per-step callback runs one step
     of the course's trainer, so both see the same machine load, step by step. Our
     step time is the time between callbacks minus the course step inside it.
     """
@@ -84,7 +84,7 @@ def interleaved_step_times(data, config_name, batch, steps, device, clock):
 
 
 def ours_images_per_s(data, config_name, batch, steps, device, precision="off") -> float:
-    """Wall-clock throughput of diffprob.training.train over its last `steps` steps."""
+    """Wall-clock throughput of diffprob.diffusion.training.train.train over its last `steps` steps."""
     config = TrainConfig(
         steps=2 * steps,
         batch_size=batch,
@@ -98,7 +98,7 @@ def ours_images_per_s(data, config_name, batch, steps, device, precision="off") 
 
 
 def sampling_seconds(model, schedule, n, sampler, steps, device) -> float:
-    from diffprob.sampling import per_class_context, sample
+    from diffprob.diffusion.sampling import per_class_context, sample
 
     context = per_class_context(5, n // 5)
     start = time.perf_counter()

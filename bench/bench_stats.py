@@ -3,8 +3,8 @@
     python bench/bench_stats.py [--repeat N]
 
 Two workloads: a synthetic 12-megapixel photograph (4000 x 3000, made by
-diffprob.samples.make_sample_image, no download) and a batch of 1,000 16x16
-sprites (diffprob.sprites.generate_sprites when available, else random pixels).
+diffprob.stats.example_image.make_sample_image, no download) and a batch of 1,000 16x16
+sprites (diffprob.sprites.generator.generate_sprites when available, else random pixels).
 Each time is the best of N runs (timeit), ours and the reference alternating. Targets, from issue 2:
 
 * channel histograms <= 1.2x the time of cv2.calcHist (3 channels);
@@ -22,10 +22,10 @@ import cv2
 import numpy as np
 from skimage.util import random_noise
 
-from diffprob.histograms import channel_histograms
-from diffprob.joint import joint_histogram
-from diffprob.noise import add_gaussian_noise
-from diffprob.samples import make_sample_image
+from diffprob.stats.example_image import make_sample_image
+from diffprob.stats.histograms import channel_histograms
+from diffprob.stats.joint import joint_histogram
+from diffprob.stats.noise import add_gaussian_noise
 
 
 def best_pair(ours, ref, repeat: int) -> tuple[float, float]:
@@ -40,7 +40,7 @@ def best_pair(ours, ref, repeat: int) -> tuple[float, float]:
 
 def sprites(n: int = 1000) -> tuple[np.ndarray, str]:
     try:
-        from diffprob.sprites import generate_sprites
+        from diffprob.sprites.generator import generate_sprites
 
         return generate_sprites(n, size=16, seed=0)[0], "generate_sprites"
     except Exception:  # the data half may not exist yet: any uint8 batch will do

@@ -11,7 +11,7 @@ the course's code as it was, bugs included:
 * ``to_vec`` pools with a fixed 4x4 kernel (right only for 16x16 images);
 * BatchNorm in the residual blocks, Adam with a per-epoch linear decay.
 
-Do not use this module for anything but benchmarks; use :mod:`diffprob.unet`.
+Do not use this module for anything but benchmarks; use :mod:`diffprob.diffusion.models.unet`.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 # One prepared run for a session that is lent a GPU (the project's device budget is about
 # 15 minutes a task, start-up included, so everything GPU-side happens in this one call):
 #
-#   1. the CUDA tests (tests/test_gpu.py; CI has no GPU and skips them);
+#   1. the CUDA tests (tests/diffusion/test_gpu.py; CI has no GPU and skips them);
 #   2. a candidate sprite model: the shipped recipe's objective (v-prediction, zero terminal
 #      SNR) from scratch, wider (n_feat 48: 1.9M parameters, 7.7 MB, under the 10 MB limit;
 #      n_feat 64 would be 13.7 MB) and in float32 throughout (--mixed-precision off also turns
@@ -39,7 +39,7 @@ recipe=(--config sprite --n-feat "$n_feat" --zero-terminal-snr --prediction-type
     --mixed-precision off --device "$device" --no-progress)
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >"$OUT/tests.log" 2>&1
-$PY -m pytest tests/test_gpu.py -q -p no:cacheprovider >>"$OUT/tests.log" 2>&1
+$PY -m pytest tests/diffusion/test_gpu.py -q -p no:cacheprovider >>"$OUT/tests.log" 2>&1
 echo "tests exit $?" >>"$OUT/tests.log"
 
 # Throughput probe (its own run folder, thrown away), then the real run.
@@ -64,9 +64,9 @@ import json
 import sys
 from pathlib import Path
 
-from diffprob.checkpoint import default_checkpoint_path, load_model
-from diffprob.denoising import denoising_error
-from diffprob.sprites import generate_sprites
+from diffprob.diffusion.checkpoint import default_checkpoint_path, load_model
+from diffprob.evaluation.denoising_error import denoising_error
+from diffprob.sprites.generator import generate_sprites
 
 candidate, device, out = sys.argv[1], sys.argv[2], Path(sys.argv[3])
 images, labels = generate_sprites(500, seed=12345)  # not the training seed

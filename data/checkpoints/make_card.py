@@ -38,15 +38,15 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from diffprob.checkpoint import Checkpoint, load_model
-from diffprob.denoising import denoising_error
-from diffprob.evaluation import evaluate
-from diffprob.histograms import channel_histograms
-from diffprob.metrics import total_variation_distance
-from diffprob.sampling import ddim_timesteps
-from diffprob.schedule import ScheduleConfig
-from diffprob.sprites import snap_to_palette
-from diffprob.unet import count_parameters
+from diffprob.diffusion.checkpoint import Checkpoint, load_model
+from diffprob.diffusion.models.unet import count_parameters
+from diffprob.diffusion.sampling import ddim_timesteps
+from diffprob.diffusion.schedule import ScheduleConfig
+from diffprob.evaluation.denoising_error import denoising_error
+from diffprob.evaluation.divergences import total_variation_distance
+from diffprob.evaluation.evaluate import evaluate
+from diffprob.sprites.generator import snap_to_palette
+from diffprob.stats.histograms import channel_histograms
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -549,7 +549,7 @@ CPU without training.
 
 | | |
 |---|---|
-| model | `DDPMUnet` (`diffprob.ddpm_unet`), config `{cfg.name}`: {cfg.image_size}x{cfg.image_size} RGB, `n_feat={cfg.n_feat}`, {cfg.n_cfeat} context classes, time + class embedding in every residual block, self-attention at 4x4, {n_params:,} parameters; plus a **low-noise expert** of the same architecture that answers for t ≤ {t_expert} (`diffprob.NoiseLevelExperts`; eDiff-I, Balaji et al. 2022), {2 * n_params:,} parameters in all |
+| model | `DDPMUnet` (`diffprob.diffusion.models.ddpm_unet`), config `{cfg.name}`: {cfg.image_size}x{cfg.image_size} RGB, `n_feat={cfg.n_feat}`, {cfg.n_cfeat} context classes, time + class embedding in every residual block, self-attention at 4x4, {n_params:,} parameters; plus a **low-noise expert** of the same architecture that answers for t ≤ {t_expert} (`diffprob.NoiseLevelExperts`; eDiff-I, Balaji et al. 2022), {2 * n_params:,} parameters in all |
 | schedule | {schedule_text} |
 | data | the embedded generator, `{ckpt.data_source}`: {n_train:,} sprites, classes {", ".join(ckpt.class_names)} |
 | objective | {objective_text}, t uniform in 1..T (the expert: 1..{t_expert}), context dropped (null vector) {tc["context_dropout"]:.0%} of the time |
@@ -578,7 +578,7 @@ Guidance sweep (model rows):
 |---|---|---|---|---|---|---|---|
 {sweep}
 
-w = {best} has the best FD at full accuracy, so it is `diffprob.sampling.DEFAULT_GUIDANCE`.
+w = {best} has the best FD at full accuracy, so it is `diffprob.diffusion.sampling.DEFAULT_GUIDANCE`.
 
 At the default w = {best}, with the baselines from the same run:
 

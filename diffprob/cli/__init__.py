@@ -16,8 +16,8 @@ import argparse
 import importlib
 import sys
 
-from .. import __version__
-from ..errors import DiffprobError
+from diffprob import __version__
+from diffprob.errors import DiffprobError
 
 # Order of appearance in ``diffprob --help``.
 COMMANDS = [

@@ -10,8 +10,8 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..errors import ImageWriteError, ParameterError
-from ..jsonable import to_jsonable
+from diffprob.errors import ImageWriteError, ParameterError
+from diffprob.util.jsonable import to_jsonable
 
 
 def output_path(path: str | os.PathLike | None, default: str, inputs: Iterable = ()) -> Path:
@@ -129,14 +129,14 @@ def add_sampling_arguments(add) -> None:
         default=None,
         metavar="W",
         help="classifier-free guidance weight w >= 0; 0 = plain conditional "
-        "(default: diffprob.sampling.DEFAULT_GUIDANCE = 0)",
+        "(default: diffprob.diffusion.sampling.DEFAULT_GUIDANCE = 0)",
     )
 
 
 def check_sampling_arguments(args) -> None:
     """Validate the options of :func:`add_sampling_arguments`; fill in the default guidance."""
     if args.guidance is None:
-        from ..sampling import DEFAULT_GUIDANCE
+        from diffprob.diffusion.sampling import DEFAULT_GUIDANCE
 
         args.guidance = DEFAULT_GUIDANCE
     check_range("--guidance", args.guidance, 0, None)

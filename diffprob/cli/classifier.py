@@ -144,7 +144,7 @@ def _missing_action(args):
 
 def _split(args, n_train):
     """(train, test) SpriteData following --data, --data-seed, --n-test, --test-fraction."""
-    from ..data import load_sprite_data, split_train_test
+    from diffprob.sprites.dataset import load_sprite_data, split_train_test
 
     check_range("--test-fraction", args.test_fraction, 0.0, 1.0)
     if args.data == "sprites":
@@ -160,7 +160,7 @@ def _split(args, n_train):
 def _accuracy_summary(model, test) -> dict:
     import numpy as np
 
-    from ..classifier import predict
+    from diffprob.evaluation.classifier import predict
 
     pred = predict(model, test.images)
     per_class = {
@@ -189,9 +189,13 @@ def _print_summary(summary, class_names):
 def run_train(args):
     import torch
 
-    from ..classifier import default_classifier_path, save_classifier, train_classifier
-    from ..errors import ParameterError
-    from ..training import resolve_device
+    from diffprob.diffusion.training.train import resolve_device
+    from diffprob.errors import ParameterError
+    from diffprob.evaluation.classifier import (
+        default_classifier_path,
+        save_classifier,
+        train_classifier,
+    )
 
     if args.width % 8:
         raise ParameterError(f"--width must be a multiple of 8, got {args.width}")
@@ -236,14 +240,14 @@ def run_train(args):
 
 
 def run_eval(args):
-    from ..classifier import load_classifier
+    from diffprob.evaluation.classifier import load_classifier
 
     model = load_classifier(args.classifier)
     if model.image_size != args.size:
         args.size = model.image_size
     _, test = _split(args, 0)
     if tuple(test.class_names) != model.class_names:
-        from ..errors import DataError
+        from diffprob.errors import DataError
 
         raise DataError(
             f"the classifier knows classes {list(model.class_names)}, "

@@ -86,8 +86,9 @@ def _missing_action(args):
 def run(args):
     from pathlib import Path
 
-    from ..errors import ImageWriteError, ParameterError
-    from ..sprites import CLASSES
+    from diffprob.errors import ImageWriteError, ParameterError
+    from diffprob.sprites.generator import CLASSES
+
     from ._common import info, output_path, print_json
 
     if args.n < 1:
@@ -112,12 +113,12 @@ def run(args):
         if path.exists() and not args.force:
             raise ImageWriteError(f"{str(path)!r} exists; pass --force to overwrite it")
 
-    from ..data import load_sprite_data
+    from diffprob.sprites.dataset import load_sprite_data
 
     data = load_sprite_data("sprites", n=args.n, size=args.size, seed=args.seed)
     grid = None
     if preview is not None:
-        from ..grid import class_grid
+        from diffprob.sprites.grid import class_grid
 
         grid = class_grid(
             data.images, data.labels, data.class_names, ncols=12, scale=max(1, 64 // args.size)
@@ -126,7 +127,7 @@ def run(args):
     out = output_path(out, str(out))
     data.save(out)
     if grid is not None:
-        from ..io import save_image
+        from diffprob.stats.io import save_image
 
         save_image(output_path(preview, str(preview)), grid)
     summary = {

@@ -48,7 +48,7 @@ def demo_step(func: Callable[[DemoContext], list[Path]]):
 
 
 def _save(fig, path: Path) -> Path:
-    from ..plot import save_figure
+    from diffprob.plot.statistics import save_figure
 
     save_figure(fig, path)
     return path
@@ -57,9 +57,9 @@ def _save(fig, path: Path) -> Path:
 @demo_step
 def noise_step(ctx: DemoContext) -> list[Path]:
     """Original, noisy image and the noise distribution it drew."""
-    from ..io import save_image, to_uint8
-    from ..noise import add_gaussian_noise
-    from ..plot import plot_noise_distribution, plot_noisy_pair
+    from diffprob.plot.statistics import plot_noise_distribution, plot_noisy_pair
+    from diffprob.stats.io import save_image, to_uint8
+    from diffprob.stats.noise import add_gaussian_noise
 
     noisy = to_uint8(add_gaussian_noise(ctx.image, NOISE_MEAN, NOISE_VAR, rng=ctx.seed).image)
     ctx.shared["noisy"] = noisy
@@ -88,8 +88,8 @@ def noise_step(ctx: DemoContext) -> list[Path]:
 @demo_step
 def histogram_step(ctx: DemoContext) -> list[Path]:
     """Per-channel PMF/CDF in RGB and HSV, and clean vs noisy compared."""
-    from ..histograms import channel_histograms
-    from ..plot import plot_channel_histograms, plot_channel_pmfs_compare
+    from diffprob.plot.statistics import plot_channel_histograms, plot_channel_pmfs_compare
+    from diffprob.stats.histograms import channel_histograms
 
     paths = []
     for space in ("rgb", "hsv"):
@@ -105,8 +105,8 @@ def histogram_step(ctx: DemoContext) -> list[Path]:
 @demo_step
 def joint_step(ctx: DemoContext) -> list[Path]:
     """Joint R-G (linear and log) and P(G | R = v) for a few v."""
-    from ..joint import joint_histogram
-    from ..plot import plot_conditionals, plot_joint_histogram
+    from diffprob.plot.statistics import plot_conditionals, plot_joint_histogram
+    from diffprob.stats.joint import joint_histogram
 
     joint = joint_histogram(ctx.image, "R", "G", bins=64)
     return [
@@ -125,12 +125,12 @@ EVALUATION_N = 100
 @demo_step
 def samples_step(ctx: DemoContext) -> list[Path]:
     """A per-class sample grid from the shipped model and its denoising animation."""
-    from ..animation import save_denoising_gif
-    from ..checkpoint import load_model
-    from ..data import from_model_range
-    from ..grid import class_grid
-    from ..io import save_image
-    from ..sampling import per_class_context, sample
+    from diffprob.diffusion.checkpoint import load_model
+    from diffprob.diffusion.sampling import per_class_context, sample
+    from diffprob.plot.animation import save_denoising_gif
+    from diffprob.sprites.dataset import from_model_range
+    from diffprob.sprites.grid import class_grid
+    from diffprob.stats.io import save_image
 
     model, schedule, class_names = load_model()
     result = sample(
@@ -158,7 +158,7 @@ def samples_step(ctx: DemoContext) -> list[Path]:
 @demo_step
 def evaluation_step(ctx: DemoContext) -> list[Path]:
     """The shipped model scored against held-out sprites and the baselines."""
-    from ..evaluation import evaluate
+    from diffprob.evaluation.evaluate import evaluate
 
     report = evaluate(None, n=EVALUATION_N, seed=ctx.seed)  # None: the shipped checkpoint
     table_path = ctx.out / "evaluation.txt"
@@ -196,8 +196,8 @@ def register(subparsers):
 
 
 def run(args) -> int:
-    from ..errors import ImageWriteError
-    from ..samples import sample_image
+    from diffprob.errors import ImageWriteError
+    from diffprob.stats.example_image import sample_image
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():

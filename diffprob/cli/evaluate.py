@@ -27,7 +27,7 @@ examples:
 
 
 def register(subparsers):
-    from ..evaluation import DEFAULT_N
+    from diffprob.evaluation.evaluate import DEFAULT_N
 
     parser = subparsers.add_parser(
         "evaluate",
@@ -112,10 +112,10 @@ def register(subparsers):
 
 
 def run(args):
-    from ..checkpoint import Checkpoint, resolve_checkpoint_path
-    from ..errors import CheckpointError
-    from ..evaluation import evaluate
-    from ..training import resolve_device
+    from diffprob.diffusion.checkpoint import Checkpoint, resolve_checkpoint_path
+    from diffprob.diffusion.training.train import resolve_device
+    from diffprob.errors import CheckpointError
+    from diffprob.evaluation.evaluate import evaluate
 
     check_sampling_arguments(args)
     check_range("--pmf-bins", args.pmf_bins, 1, 256)
@@ -171,6 +171,6 @@ def run(args):
 def _load(source, size):
     if source is None:
         return None
-    from ..data import load_sprite_data
+    from diffprob.sprites.dataset import load_sprite_data
 
     return load_sprite_data(source, size=size)

@@ -54,9 +54,9 @@ def register(subparsers):
 
 
 def run(args) -> int:
-    from ..checkpoint import Checkpoint
-    from ..errors import ImageWriteError
-    from ..experts import add_experts
+    from diffprob.diffusion.checkpoint import Checkpoint
+    from diffprob.diffusion.models.experts import add_experts
+    from diffprob.errors import ImageWriteError
 
     out = output_path(args.output, args.output, inputs=[args.base, *args.experts])
     if out.exists() and not args.force:

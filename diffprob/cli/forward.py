@@ -96,10 +96,10 @@ def register(subparsers):
 def run(args) -> int:
     import numpy as np
 
-    from ..errors import ParameterError
-    from ..forward_process import forward_steps
-    from ..io import load_image
-    from ..schedule import NoiseSchedule
+    from diffprob.diffusion.forward_process import forward_steps
+    from diffprob.diffusion.schedule import NoiseSchedule
+    from diffprob.errors import ParameterError
+    from diffprob.stats.io import load_image
 
     # The forward process does not depend on what a network would predict; the schedule
     # only refuses zero terminal SNR with eps-prediction, so name the type that goes with it.
@@ -125,8 +125,8 @@ def run(args) -> int:
     x0 = image.transpose(2, 0, 1).astype(np.float32) / np.float32(127.5) - np.float32(1.0)
     steps = forward_steps(x0, schedule, args.t, generator=args.seed)
 
-    from ..plot import save_figure
-    from ..plot_diffusion import plot_forward_process
+    from diffprob.plot.diffusion import plot_forward_process
+    from diffprob.plot.statistics import save_figure
 
     h, w = image.shape[:2]
     fig = plot_forward_process(

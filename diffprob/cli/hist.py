@@ -88,9 +88,9 @@ def write_csv(path: Path, hists) -> None:
 
 
 def run(args) -> int:
-    from ..errors import ParameterError
-    from ..histograms import channel_histograms, check_bins
-    from ..io import image_paths, load_image
+    from diffprob.errors import ParameterError
+    from diffprob.stats.histograms import channel_histograms, check_bins
+    from diffprob.stats.io import image_paths, load_image
 
     check_bins(args.bins)
     paths = image_paths(args.images)
@@ -107,7 +107,7 @@ def run(args) -> int:
     if csv_path is not None:
         write_csv(csv_path, hists)
     if plot_path is not None:
-        from ..plot import plot_channel_histograms, save_figure
+        from diffprob.plot.statistics import plot_channel_histograms, save_figure
 
         what = paths[0].name if len(paths) == 1 else f"{len(paths)} images"
         fig = plot_channel_histograms(

@@ -68,7 +68,7 @@ def parse_given(text: str) -> tuple[str, float]:
     """Split ``"R=128"`` into ``("R", 128.0)``."""
     import math
 
-    from ..errors import ParameterError
+    from diffprob.errors import ParameterError
 
     name, sep, value = text.partition("=")
     try:
@@ -83,11 +83,11 @@ def parse_given(text: str) -> tuple[str, float]:
 def run(args) -> int:
     import numpy as np
 
-    from ..colorspaces import get_space
-    from ..errors import ParameterError
-    from ..histograms import check_bins, level_to_bin
-    from ..io import image_paths, load_image
-    from ..joint import joint_histogram
+    from diffprob.errors import ParameterError
+    from diffprob.stats.colorspaces import get_space
+    from diffprob.stats.histograms import check_bins, level_to_bin
+    from diffprob.stats.io import image_paths, load_image
+    from diffprob.stats.joint import joint_histogram
 
     check_bins(args.bins)
     space = get_space(args.space)
@@ -148,7 +148,7 @@ def run(args) -> int:
         conditionals.append(entry)
 
     if plot_path is not None:
-        from ..plot import plot_conditionals, plot_joint_histogram, save_figure
+        from diffprob.plot.statistics import plot_conditionals, plot_joint_histogram, save_figure
 
         what = paths[0].name if len(paths) == 1 else f"{len(paths)} images"
         save_figure(

@@ -79,9 +79,9 @@ def register(subparsers):
 def run(args) -> int:
     import numpy as np
 
-    from ..errors import ParameterError
-    from ..io import load_image, save_image, to_uint8
-    from ..noise import add_gaussian_noise
+    from diffprob.errors import ParameterError
+    from diffprob.stats.io import load_image, save_image, to_uint8
+    from diffprob.stats.noise import add_gaussian_noise
 
     if args.var < 0:
         raise ParameterError(f"--var must be >= 0, got {args.var}")
@@ -118,7 +118,7 @@ def run(args) -> int:
     }
     save_image(out, stored)
     if plot_path is not None:
-        from ..plot import plot_noise_distribution, save_figure
+        from diffprob.plot.statistics import plot_noise_distribution, save_figure
 
         fig = plot_noise_distribution(
             image,

@@ -156,7 +156,7 @@ def register(subparsers):
 
 
 def _load_checkpoint(path_arg, device):
-    from ..checkpoint import Checkpoint, resolve_checkpoint_path
+    from diffprob.diffusion.checkpoint import Checkpoint, resolve_checkpoint_path
 
     path = resolve_checkpoint_path(path_arg)
     ckpt = Checkpoint.load(path)
@@ -170,8 +170,8 @@ def _load_inpaint_inputs(args, size):
     import cv2
     import numpy as np
 
-    from ..errors import ParameterError
-    from ..io import load_image
+    from diffprob.errors import ParameterError
+    from diffprob.stats.io import load_image
 
     image = load_image(args.inpaint)
     mask = load_image(args.mask)
@@ -199,12 +199,18 @@ def run(args) -> int:
     import numpy as np
     import torch
 
-    from ..data import from_model_range
-    from ..errors import ParameterError
-    from ..grid import make_grid
-    from ..io import save_image
-    from ..sampling import inpaint, make_sampler, parse_context, per_class_context, sample
-    from ..training import resolve_device
+    from diffprob.diffusion.sampling import (
+        inpaint,
+        make_sampler,
+        parse_context,
+        per_class_context,
+        sample,
+    )
+    from diffprob.diffusion.training.train import resolve_device
+    from diffprob.errors import ParameterError
+    from diffprob.sprites.dataset import from_model_range
+    from diffprob.sprites.grid import make_grid
+    from diffprob.stats.io import save_image
 
     # -- validate everything before writing anything ------------------------------------
     check_sampling_arguments(args)
@@ -319,7 +325,7 @@ def run(args) -> int:
     if args.inpaint is not None:
         settings.update(inpaint=str(args.inpaint), mask=str(args.mask))
     if "--gif" in extra:
-        from ..animation import save_denoising_gif
+        from diffprob.plot.animation import save_denoising_gif
 
         save_denoising_gif(result, extra["--gif"], ncols=ncols, scale=args.scale)
         settings["gif"] = str(extra["--gif"])

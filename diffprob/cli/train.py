@@ -300,10 +300,10 @@ def register(subparsers):
 
 def _build(args):
     """Validate everything and build (data, model config, train config, schedule)."""
-    from ..data import load_sprite_data
-    from ..schedule import NoiseSchedule
-    from ..training import TrainConfig, resolve_device
-    from ..unet import get_config
+    from diffprob.diffusion.models.unet import get_config
+    from diffprob.diffusion.schedule import NoiseSchedule
+    from diffprob.diffusion.training.train import TrainConfig, resolve_device
+    from diffprob.sprites.dataset import load_sprite_data
 
     train_config = TrainConfig(
         steps=args.steps,
@@ -348,7 +348,7 @@ def _fill_run_options(args, out):
     """Replace options not given (None) by the run's saved ones (on --resume) or defaults."""
     import json
 
-    from ..errors import CheckpointError
+    from diffprob.errors import CheckpointError
 
     saved = {}
     path = out / ARGS_FILE
@@ -369,7 +369,7 @@ def _fill_run_options(args, out):
 def _save_run_options(args, out):
     import json
 
-    from ..distributed import is_main_process
+    from diffprob.diffusion.training.distributed import is_main_process
 
     if is_main_process() and out.is_dir():  # under torchrun only rank 0 writes the run folder
         options = {name: getattr(args, name) for name in RUN_OPTIONS}
@@ -379,8 +379,8 @@ def _save_run_options(args, out):
 def run(args):
     from pathlib import Path
 
-    from ..errors import ParameterError
-    from ..training import train
+    from diffprob.diffusion.training.train import train
+    from diffprob.errors import ParameterError
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():

@@ -1,0 +1,163 @@
+# The public API of diffprob: the one list of its names, read by IDEs and type checkers
+# and loaded lazily by __init__.py (lazy_loader.attach_stub). Grouped by subpackage:
+# stats and sprites never import torch; diffusion, evaluation and plot.diffusion do.
+
+from . import (
+    cli as cli,
+    diffusion as diffusion,
+    evaluation as evaluation,
+    plot as plot,
+    sprites as sprites,
+    stats as stats,
+)
+from .diffusion.checkpoint import (
+    Checkpoint as Checkpoint,
+    default_checkpoint_path as default_checkpoint_path,
+    load_model as load_model,
+)
+from .diffusion.forward_process import (
+    PixelMixture as PixelMixture,
+    forward_steps as forward_steps,
+)
+from .diffusion.models.ddpm_unet import (
+    DDPMUnet as DDPMUnet,
+)
+from .diffusion.models.experts import (
+    NoiseLevelExperts as NoiseLevelExperts,
+    add_experts as add_experts,
+)
+from .diffusion.models.unet import (
+    ContextUnet as ContextUnet,
+    UNetConfig as UNetConfig,
+    build_unet as build_unet,
+    get_config as get_config,
+)
+from .diffusion.sampling import (
+    DDIMSampler as DDIMSampler,
+    DDPMSampler as DDPMSampler,
+    DPMSolverSampler as DPMSolverSampler,
+    SampleResult as SampleResult,
+    guided_eps as guided_eps,
+    inpaint as inpaint,
+    parse_context as parse_context,
+    per_class_context as per_class_context,
+    sample as sample,
+)
+from .diffusion.schedule import (
+    NoiseSchedule as NoiseSchedule,
+    ScheduleConfig as ScheduleConfig,
+)
+from .diffusion.training.ema import (
+    EMA as EMA,
+)
+from .diffusion.training.train import (
+    TrainConfig as TrainConfig,
+    TrainResult as TrainResult,
+    train as train,
+)
+from .errors import (
+    CheckpointError as CheckpointError,
+    DataError as DataError,
+    DiffprobError as DiffprobError,
+    ImageReadError as ImageReadError,
+    ImageWriteError as ImageWriteError,
+    ParameterError as ParameterError,
+)
+from .evaluation.baselines import (
+    IndependentPixelModel as IndependentPixelModel,
+    pure_noise as pure_noise,
+)
+from .evaluation.classifier import (
+    SpriteClassifier as SpriteClassifier,
+    classifier_accuracy as classifier_accuracy,
+    extract_features as extract_features,
+    load_classifier as load_classifier,
+    predict as predict,
+    save_classifier as save_classifier,
+    train_classifier as train_classifier,
+)
+from .evaluation.denoising_error import (
+    DenoisingError as DenoisingError,
+    denoising_error as denoising_error,
+)
+from .evaluation.diffusion_map import (
+    DiffusionMap as DiffusionMap,
+)
+from .evaluation.divergences import (
+    frechet_distance as frechet_distance,
+    jensen_shannon_divergence as jensen_shannon_divergence,
+    joint_histogram_distance as joint_histogram_distance,
+    kernel_distance as kernel_distance,
+    nearest_neighbor_distances as nearest_neighbor_distances,
+    total_variation_distance as total_variation_distance,
+    wasserstein1_distance as wasserstein1_distance,
+)
+from .evaluation.evaluate import (
+    EvaluationReport as EvaluationReport,
+    evaluate as evaluate,
+)
+from .plot.animation import (
+    save_denoising_gif as save_denoising_gif,
+)
+from .plot.diffusion import (
+    plot_forward_process as plot_forward_process,
+    plot_sample_grid as plot_sample_grid,
+    plot_snr as plot_snr,
+    plot_trajectory as plot_trajectory,
+)
+from .plot.evaluation import (
+    plot_diffusion_embedding as plot_diffusion_embedding,
+    plot_eigenvalue_spectrum as plot_eigenvalue_spectrum,
+    plot_evaluation_metrics as plot_evaluation_metrics,
+)
+from .sprites.dataset import (
+    COURSE_CLASSES as COURSE_CLASSES,
+    SpriteData as SpriteData,
+    from_model_range as from_model_range,
+    load_sprite_data as load_sprite_data,
+    split_train_test as split_train_test,
+    to_model_range as to_model_range,
+)
+from .sprites.generator import (
+    CLASSES as CLASSES,
+    class_colours as class_colours,
+    class_palettes as class_palettes,
+    class_probabilities as class_probabilities,
+    generate_sprites as generate_sprites,
+    is_mirror_symmetric as is_mirror_symmetric,
+    palette_probabilities as palette_probabilities,
+    snap_to_palette as snap_to_palette,
+    symmetry_score as symmetry_score,
+    variant_probabilities as variant_probabilities,
+)
+from .sprites.grid import (
+    class_grid as class_grid,
+    make_grid as make_grid,
+)
+from .stats.distributions import (
+    QuantizedNoise as QuantizedNoise,
+    gaussian_cdf as gaussian_cdf,
+    gaussian_pdf as gaussian_pdf,
+    quantized_noise_cdf as quantized_noise_cdf,
+    quantized_noise_pmf as quantized_noise_pmf,
+)
+from .stats.histograms import (
+    ChannelHistograms as ChannelHistograms,
+    channel_histograms as channel_histograms,
+    entropy_bits as entropy_bits,
+)
+from .stats.io import (
+    load_image as load_image,
+    load_images as load_images,
+    save_image as save_image,
+    to_uint8 as to_uint8,
+)
+from .stats.joint import (
+    Chi2Independence as Chi2Independence,
+    JointHistogram as JointHistogram,
+    joint_histogram as joint_histogram,
+)
+from .stats.noise import (
+    NoisyImage as NoisyImage,
+    add_gaussian_noise as add_gaussian_noise,
+)

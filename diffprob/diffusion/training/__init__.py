@@ -1,0 +1,1 @@
+"""Training a diffusion model: configuration, the loop, EMA weights, several processes."""

@@ -1,0 +1,452 @@
+"""Sprite data sets for the model: load, check, split, and map pixels to [-1, 1].
+
+Four sources give the same :class:`SpriteData`:
+
+==============================  ===============================================
+``source``                      what is read
+==============================  ===============================================
+``"sprites"``                   the embedded generator (:mod:`diffprob.sprites.generator`)
+``FILE.npz``                    written by ``diffprob data sprites`` or
+                                :meth:`SpriteData.save` (keys ``images``,
+                                ``labels``, ``class_names``)
+``.../sprites_1788_16x16.npy``  the DeepLearning.AI course's format: uint8
+                                ``(N, 16, 16, 3)`` with the sibling
+                                ``sprite_labels_nc_1788_16x16.npy``, float
+                                one-hot ``(N, 5)``
+``FOLDER``                      one sub-folder per class (its name is the
+                                label), images resized with area interpolation
+==============================  ===============================================
+
+The model sees float32 ``(N, 3, H, W)`` arrays in [-1, 1]:
+:func:`to_model_range` and :func:`from_model_range` convert both ways.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from diffprob.errors import DataError, ParameterError
+
+__all__ = [
+    "COURSE_CLASSES",
+    "DEFAULT_N",
+    "SpriteData",
+    "load_sprite_data",
+    "split_train_test",
+    "to_model_range",
+    "from_model_range",
+]
+
+COURSE_CLASSES = ("human", "non-human", "food", "spell", "side-facing")
+"""Class names of the course's five one-hot columns, in order."""
+
+DEFAULT_N = 20000
+"""Number of sprites ``load_sprite_data("sprites")`` generates by default."""
+
+_SIZES = (16, 32, 48, 64)
+
+
+@dataclass(frozen=True)
+class SpriteData:
+    """Labelled sprites: uint8 ``(N, H, W, 3)`` images and int64 ``(N,)`` labels.
+
+    Attributes
+    ----------
+    images : numpy.ndarray
+        ``(N, H, W, 3)`` uint8 RGB.
+    labels : numpy.ndarray
+        ``(N,)`` int64, each in ``[0, len(class_names))``.
+    class_names : tuple of str
+        Name of each label.
+    source : str
+        Where the data came from (kept in checkpoints and reports).
+
+    Examples
+    --------
+    >>> data = load_sprite_data("sprites", n=10)
+    >>> len(data), data.image_size, data.num_classes
+    (10, 16, 5)
+    >>> data.one_hot().shape
+    (10, 5)
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    class_names: tuple
+    source: str
+
+    def __post_init__(self):
+        images, labels = self.images, self.labels
+        if not isinstance(images, np.ndarray) or images.dtype != np.uint8:
+            raise DataError(f"images must be a uint8 array, got {_describe(images)}")
+        if images.ndim != 4 or images.shape[-1] != 3 or images.shape[0] < 1:
+            raise DataError(f"images must have shape (N, H, W, 3) with N >= 1, got {images.shape}")
+        if not isinstance(labels, np.ndarray) or labels.dtype != np.int64 or labels.ndim != 1:
+            raise DataError(f"labels must be a 1-D int64 array, got {_describe(labels)}")
+        if len(labels) != len(images):
+            raise DataError(f"{len(images)} images but {len(labels)} labels")
+        names = tuple(str(c) for c in self.class_names)
+        if not names:
+            raise DataError("class_names is empty")
+        if labels.min() < 0 or labels.max() >= len(names):
+            raise DataError(
+                f"labels must be in [0, {len(names) - 1}] for {len(names)} classes, "
+                f"got values in [{labels.min()}, {labels.max()}]"
+            )
+        object.__setattr__(self, "class_names", names)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def image_size(self) -> int:
+        """Height of the images in pixels (width for non-square folders' resized images)."""
+        return int(self.images.shape[1])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def one_hot(self) -> np.ndarray:
+        """``(N, num_classes)`` float32 one-hot labels (the model's context)."""
+        return np.eye(self.num_classes, dtype=np.float32)[self.labels]
+
+    def class_counts(self) -> np.ndarray:
+        """``(num_classes,)`` number of images per class."""
+        return np.bincount(self.labels, minlength=self.num_classes)
+
+    def subset(self, index) -> SpriteData:
+        """The images (and labels) at ``index`` (an integer array or a boolean mask)."""
+        return SpriteData(self.images[index], self.labels[index], self.class_names, self.source)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write a compressed ``.npz`` that :func:`load_sprite_data` reads back exactly."""
+        with open(path, "wb") as fh:
+            np.savez_compressed(
+                fh,
+                images=self.images,
+                labels=self.labels,
+                class_names=np.array(self.class_names, dtype=str),
+                source=np.array(self.source, dtype=str),
+            )
+
+
+def _describe(a) -> str:
+    if isinstance(a, np.ndarray):
+        return f"{a.dtype} array of shape {a.shape}"
+    return type(a).__name__
+
+
+def load_sprite_data(
+    source: str | os.PathLike = "sprites",
+    *,
+    n: int | None = None,
+    size: int = 16,
+    seed=0,
+) -> SpriteData:
+    """Load a labelled sprite data set from the generator, an ``.npz``, the course files or a folder.
+
+    Parameters
+    ----------
+    source : str or path-like, default "sprites"
+        ``"sprites"`` for the embedded generator, or a path: an ``.npz``
+        written by :meth:`SpriteData.save`, the course's ``sprites_*.npy``
+        (labels read from the sibling ``sprite_labels_nc_*.npy``), or a folder
+        with one sub-folder of images per class.
+    n : int, optional
+        Number of sprites. For the generator the default is :data:`DEFAULT_N`;
+        for files, all of them, or a random subset of ``n`` (drawn with
+        ``seed``, kept in file order).
+    size : int, default 16
+        Image size in pixels (16, 32, 48 or 64). The generator draws at this
+        size; stored images of another size are resized (area interpolation
+        when shrinking, nearest neighbour when enlarging so pixels stay crisp).
+    seed : int or numpy.random.Generator, default 0
+        Seed of the generator or of the subset.
+
+    Returns
+    -------
+    SpriteData
+
+    Raises
+    ------
+    DataError
+        Missing files, unknown formats, wrong shapes or dtypes, labels that do
+        not match the images, one-hot rows that do not sum to 1, empty folders.
+
+    Examples
+    --------
+    >>> data = load_sprite_data("sprites", n=20, seed=1)
+    >>> data.images.shape, data.class_names[:2], data.source
+    ((20, 16, 16, 3), ('hero', 'creature'), 'sprites(n=20, size=16, seed=1)')
+    """
+    if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1):
+        raise ParameterError(f"n must be an integer >= 1, got {n!r}")
+    if size not in _SIZES:
+        raise ParameterError(f"size must be one of {_SIZES}, got {size!r}")
+    if isinstance(source, str) and source == "sprites":
+        from diffprob.sprites.generator import CLASSES, generate_sprites
+
+        count = DEFAULT_N if n is None else int(n)
+        images, labels = generate_sprites(count, size=size, seed=seed)
+        seed_text = seed if isinstance(seed, (int, np.integer)) else "<Generator>"
+        return SpriteData(
+            images, labels, CLASSES, f"sprites(n={count}, size={size}, seed={seed_text})"
+        )
+
+    path = Path(source)
+    if not path.exists():
+        raise DataError(f"{str(path)!r}: no such file or folder (or use source='sprites')")
+    if path.is_dir():
+        data = _load_folder(path, size)
+    elif path.suffix.lower() == ".npz":
+        data = _load_npz(path)
+    elif path.suffix.lower() == ".npy":
+        data = _load_course(path)
+    else:
+        raise DataError(
+            f"{str(path)!r}: unknown data format; expected 'sprites', an .npz, the course's "
+            ".npy or a folder of class sub-folders"
+        )
+    data = _resize(data, size)
+    if n is not None:
+        if n > len(data):
+            raise DataError(f"{str(path)!r} holds {len(data)} images, fewer than n={n}")
+        index = np.sort(np.random.default_rng(seed).choice(len(data), size=int(n), replace=False))
+        data = data.subset(index)
+    return data
+
+
+def _npy(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataError(f"{str(path)!r}: not a readable .npy/.npz file ({exc})") from None
+
+
+def _check_images(images, where: str) -> np.ndarray:
+    if not isinstance(images, np.ndarray) or images.ndim != 4 or images.shape[-1] != 3:
+        raise DataError(f"{where}: images must have shape (N, H, W, 3), got {_describe(images)}")
+    if images.shape[0] < 1:
+        raise DataError(f"{where}: holds no images")
+    if images.dtype != np.uint8:
+        ok = np.issubdtype(images.dtype, np.integer) and images.min() >= 0 and images.max() <= 255
+        if not ok:
+            raise DataError(f"{where}: images must be uint8 (0..255), got {images.dtype}")
+        images = images.astype(np.uint8)
+    return images
+
+
+def _load_npz(path: Path) -> SpriteData:
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataError(f"{str(path)!r}: not a readable .npz file ({exc})") from None
+    with archive:
+        missing = {"images", "labels", "class_names"} - set(archive.files)
+        if missing:
+            raise DataError(f"{str(path)!r}: missing keys {sorted(missing)} (have {archive.files})")
+        try:
+            images, labels, names = (archive[k] for k in ("images", "labels", "class_names"))
+        except ValueError as exc:  # an object array needs pickle, which we refuse
+            raise DataError(f"{str(path)!r}: unreadable arrays ({exc})") from None
+    images = _check_images(images, repr(str(path)))
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise DataError(
+            f"{str(path)!r}: labels must be a 1-D integer array, got {_describe(labels)}"
+        )
+    if names.ndim != 1 or names.dtype.kind != "U":
+        raise DataError(f"{str(path)!r}: class_names must be a 1-D array of strings")
+    return _build(images, labels.astype(np.int64), tuple(names.tolist()), str(path))
+
+
+def _course_labels_path(path: Path) -> Path:
+    if not path.name.startswith("sprites_"):
+        raise DataError(
+            f"{str(path)!r}: course files are named sprites_<...>.npy, with labels in "
+            "sprite_labels_nc_<...>.npy beside them"
+        )
+    return path.with_name("sprite_labels_nc_" + path.name[len("sprites_") :])
+
+
+def _load_course(path: Path) -> SpriteData:
+    labels_path = _course_labels_path(path)
+    if not labels_path.is_file():
+        raise DataError(f"{str(path)!r}: labels file {str(labels_path)!r} not found")
+    images = _check_images(_npy(path), repr(str(path)))
+    onehot = _npy(labels_path)
+    where = repr(str(labels_path))
+    if onehot.ndim != 2 or onehot.shape[1] < 1 or not np.issubdtype(onehot.dtype, np.number):
+        raise DataError(
+            f"{where}: labels must be a numeric one-hot (N, K) array, got {_describe(onehot)}"
+        )
+    if len(onehot) != len(images):
+        raise DataError(
+            f"{len(images)} images in {str(path)!r} but {len(onehot)} label rows in {where}"
+        )
+    onehot = onehot.astype(np.float64)
+    sums = onehot.sum(axis=1)
+    bad = np.flatnonzero(~np.isclose(sums, 1.0) | (onehot.min(axis=1) < 0))
+    if bad.size:
+        raise DataError(
+            f"{where}: one-hot rows must be non-negative and sum to 1; row {bad[0]} sums to "
+            f"{sums[bad[0]]:g} ({bad.size} bad rows)"
+        )
+    k = onehot.shape[1]
+    names = COURSE_CLASSES if k == len(COURSE_CLASSES) else tuple(f"class{i}" for i in range(k))
+    return _build(images, onehot.argmax(axis=1).astype(np.int64), names, str(path))
+
+
+def _load_folder(path: Path, size: int) -> SpriteData:
+    import cv2
+
+    from diffprob.stats.io import IMAGE_EXTENSIONS, load_image
+
+    entries = sorted(path.iterdir())
+    if not entries:
+        raise DataError(f"{str(path)!r}: folder is empty")
+    classes = [p for p in entries if p.is_dir()]
+    if not classes:
+        raise DataError(
+            f"{str(path)!r}: no sub-folders; put each class's images in a sub-folder named "
+            "after the class"
+        )
+    images, labels = [], []
+    for label, folder in enumerate(classes):
+        files = sorted(
+            p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+        )
+        if not files:
+            raise DataError(f"{str(folder)!r}: class folder holds no images")
+        for file in files:
+            images.append(_resize_one(load_image(file), size, cv2))
+            labels.append(label)
+    return _build(
+        np.stack(images),
+        np.asarray(labels, dtype=np.int64),
+        tuple(p.name for p in classes),
+        str(path),
+    )
+
+
+def _build(images, labels, names, source) -> SpriteData:
+    if len(labels) != len(images):
+        raise DataError(f"{source!r}: {len(images)} images but {len(labels)} labels")
+    if len(labels) and (labels.min() < 0 or labels.max() >= len(names)):
+        raise DataError(
+            f"{source!r}: labels must be in [0, {len(names) - 1}], "
+            f"got values in [{labels.min()}, {labels.max()}]"
+        )
+    return SpriteData(images, labels, names, source)
+
+
+def _resize_one(image: np.ndarray, size: int, cv2) -> np.ndarray:
+    h, w = image.shape[:2]
+    if (h, w) == (size, size):
+        return image
+    shrink = h >= size and w >= size
+    interpolation = cv2.INTER_AREA if shrink else cv2.INTER_NEAREST
+    return cv2.resize(image, (size, size), interpolation=interpolation)
+
+
+def _resize(data: SpriteData, size: int) -> SpriteData:
+    if data.images.shape[1:3] == (size, size):
+        return data
+    import cv2
+
+    images = np.stack([_resize_one(im, size, cv2) for im in data.images])
+    return SpriteData(images, data.labels, data.class_names, data.source)
+
+
+def split_train_test(
+    data: SpriteData, test_fraction: float = 0.1, seed=0
+) -> tuple[SpriteData, SpriteData]:
+    """Split into training and held-out sets, stratified by class.
+
+    Parameters
+    ----------
+    data : SpriteData
+    test_fraction : float, default 0.1
+        Fraction of each class held out, in (0, 1); per class
+        ``round(count * test_fraction)`` images.
+    seed : int or numpy.random.Generator, default 0
+
+    Returns
+    -------
+    train, test : SpriteData
+        Disjoint, together all of ``data``, each in the original order.
+
+    Examples
+    --------
+    >>> train, test = split_train_test(load_sprite_data("sprites", n=100), 0.2)
+    >>> len(train), len(test), test.class_counts().tolist()
+    (80, 20, [4, 4, 4, 4, 4])
+    """
+    if not isinstance(data, SpriteData):
+        raise ParameterError(f"data must be a SpriteData, got {type(data).__name__}")
+    f = float(test_fraction)
+    if not 0.0 < f < 1.0:
+        raise ParameterError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    rng = np.random.default_rng(seed)
+    test = np.zeros(len(data), dtype=bool)
+    for c in range(data.num_classes):
+        members = np.flatnonzero(data.labels == c)
+        k = int(round(len(members) * f))
+        test[rng.permutation(members)[:k]] = True
+    if test.all() or not test.any():
+        raise DataError(
+            f"test_fraction={f} of {len(data)} images leaves an empty "
+            f"{'training' if test.all() else 'test'} set"
+        )
+    return data.subset(~test), data.subset(test)
+
+
+def to_model_range(images) -> np.ndarray:
+    """Map uint8 ``(N, H, W, C)`` images to float32 ``(N, C, H, W)`` in [-1, 1].
+
+    Notes
+    -----
+    x = v / 127.5 - 1, so 0 -> -1 and 255 -> 1 exactly; :func:`from_model_range`
+    inverts it without loss.
+
+    Examples
+    --------
+    >>> x = to_model_range(np.array([[[[0, 255, 51]]]], dtype=np.uint8))
+    >>> x.shape, x.dtype, x.ravel().tolist()
+    ((1, 3, 1, 1), dtype('float32'), [-1.0, 1.0, -0.6000000238418579])
+    """
+    a = np.asarray(images)
+    if a.dtype != np.uint8:
+        raise ParameterError(f"images must be uint8, got {a.dtype}")
+    if a.ndim != 4:
+        raise ParameterError(f"images must have shape (N, H, W, C), got {a.shape}")
+    x = a.transpose(0, 3, 1, 2).astype(np.float32)
+    x /= np.float32(127.5)
+    x -= np.float32(1.0)
+    return np.ascontiguousarray(x)
+
+
+def from_model_range(x) -> np.ndarray:
+    """Map model outputs ``(N, C, H, W)`` in [-1, 1] back to uint8 ``(N, H, W, C)``.
+
+    Accepts a numpy array or a torch tensor (any device). Values are rounded
+    to the nearest level and clipped to [0, 255].
+
+    Examples
+    --------
+    >>> from_model_range(np.array([[[[-1.2]], [[0.0]], [[1.0]]]])).ravel().tolist()
+    [0, 128, 255]
+    """
+    if hasattr(x, "detach"):
+        x = x.detach().float().cpu().numpy()
+    a = np.asarray(x, dtype=np.float32)
+    if a.ndim != 4:
+        raise ParameterError(f"x must have shape (N, C, H, W), got {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ParameterError("x holds NaN or infinite values")
+    v = np.rint((a + 1.0) * 127.5)
+    return np.clip(v, 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)

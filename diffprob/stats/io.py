@@ -1,0 +1,295 @@
+"""Read and write images as RGB ``uint8`` arrays, whatever the file holds.
+
+OpenCV decodes files in BGR(A) order with the sample type of the file. Every
+function here converts once, explicitly, so the rest of diffprob only ever sees
+RGB ``uint8`` arrays of shape ``(H, W, 3)``:
+
+========================  ====================================================
+file holds                ``load_image`` returns
+========================  ====================================================
+8-bit BGR                 channels reversed to RGB
+grayscale (1 channel)     the gray value repeated in R, G and B
+BGRA (alpha)              composited over a white background (see Notes)
+palette (indexed) PNG     expanded to colours by OpenCV, then as above
+16-bit samples            ``round(x * 255 / 65535)``
+float samples (TIFF)      assumed in [0, 1]: ``round(clip(x, 0, 1) * 255)``
+========================  ====================================================
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from diffprob.errors import ImageReadError, ImageWriteError, ParameterError
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "MAX_PIXELS",
+    "load_image",
+    "load_images",
+    "save_image",
+    "to_uint8",
+]
+
+#: File name extensions that :func:`load_images` picks up from a folder.
+IMAGE_EXTENSIONS = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".pnm"}
+)
+
+#: Largest image accepted, in pixels: OpenCV's own default decoding limit
+#: (``CV_IO_MAX_IMAGE_PIXELS`` = 2**30). Larger files are refused with an
+#: :class:`~diffprob.errors.ImageReadError` instead of exhausting memory.
+MAX_PIXELS = 2**30
+
+
+def _decode(path: Path) -> np.ndarray:
+    import cv2
+
+    if not path.exists():
+        raise ImageReadError(f"{str(path)!r}: no such file")
+    if path.is_dir():
+        raise ImageReadError(f"{str(path)!r} is a directory, not an image")
+    try:
+        # np.fromfile + imdecode instead of imread: imread cannot open
+        # non-ASCII paths on Windows and says nothing about why it failed.
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:
+        raise ImageReadError(f"{str(path)!r}: cannot read ({exc.strerror or exc})") from None
+    if data.size == 0:
+        raise ImageReadError(f"{str(path)!r}: empty file")
+    # OpenCV logs its own warnings about corrupt files on stderr; the error
+    # raised below says it once, in diffprob's words.
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        decoded = None
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+    if decoded is None:
+        raise ImageReadError(
+            f"{str(path)!r}: not a readable image (corrupt, unsupported format, "
+            f"or more than {MAX_PIXELS} pixels)"
+        )
+    return decoded
+
+
+def _samples_to_unit(array: np.ndarray, path: Path) -> np.ndarray:
+    """Sample values as float64 in [0, 1] (only for non-uint8 files)."""
+    if array.dtype == np.uint16:
+        return array / 65535.0
+    if array.dtype.kind == "f":
+        return np.clip(np.nan_to_num(array.astype(np.float64)), 0.0, 1.0)
+    raise ImageReadError(f"{str(path)!r}: unsupported sample type {array.dtype}")
+
+
+def load_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as an RGB ``uint8`` array of shape ``(H, W, 3)``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Any format OpenCV decodes (PNG, JPEG, BMP, TIFF, WebP, PNM, ...).
+
+    Returns
+    -------
+    image : ndarray of uint8, shape (H, W, 3)
+        Channels in R, G, B order (never OpenCV's BGR).
+
+    Raises
+    ------
+    ImageReadError
+        The file is missing, a directory, unreadable, corrupt, not an image,
+        larger than :data:`MAX_PIXELS`, or of an unsupported layout; the message
+        names the file.
+
+    Notes
+    -----
+    * Grayscale files repeat their value in the three channels.
+    * An alpha channel is composited over white, the usual background of a
+      page: with colour :math:`c` and opacity :math:`\\alpha`, both in [0, 1],
+      the result is :math:`c\\alpha + (1 - \\alpha)`. Fully transparent pixels
+      therefore become white, opaque ones keep their colour.
+    * 16-bit samples are scaled with rounding, :math:`\\mathrm{round}(x \\cdot
+      255 / 65535)`, so 0 -> 0, 65535 -> 255 and 257k -> k exactly.
+    * Palette PNGs are expanded by OpenCV (with alpha when they have a
+      transparency chunk).
+    * Multi-page TIFFs give their first page.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, numpy as np
+    >>> from diffprob.stats.io import load_image, save_image
+    >>> rgb = np.zeros((2, 3, 3), np.uint8); rgb[..., 0] = 255   # pure red
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "red.png"
+    >>> save_image(path, rgb)
+    >>> load_image(path)[0, 0]
+    array([255,   0,   0], dtype=uint8)
+    """
+    import cv2
+
+    path = Path(path)
+    raw = _decode(path)
+    if raw.ndim == 3 and raw.shape[2] == 1:
+        raw = raw[..., 0]
+    if raw.ndim not in (2, 3) or (raw.ndim == 3 and raw.shape[2] not in (3, 4)):
+        raise ImageReadError(f"{str(path)!r}: unsupported image layout {raw.shape}")
+    if raw.shape[0] * raw.shape[1] > MAX_PIXELS:
+        raise ImageReadError(f"{str(path)!r}: more than {MAX_PIXELS} pixels")
+    if raw.shape[0] == 0 or raw.shape[1] == 0:
+        raise ImageReadError(f"{str(path)!r}: image has no pixels")
+
+    if raw.ndim == 2:
+        gray = raw if raw.dtype == np.uint8 else to_uint8(_samples_to_unit(raw, path))
+        return np.repeat(gray[..., None], 3, axis=2)
+
+    if raw.shape[2] == 3:
+        rgb = cv2.cvtColor(raw, cv2.COLOR_BGR2RGB)
+        return rgb if rgb.dtype == np.uint8 else to_uint8(_samples_to_unit(rgb, path))
+
+    # BGRA: composite over white in [0, 1] units, at the file's own precision.
+    unit = raw / 255.0 if raw.dtype == np.uint8 else _samples_to_unit(raw, path)
+    alpha = unit[..., 3:4]
+    rgb = unit[..., 2::-1] * alpha + (1.0 - alpha)
+    return to_uint8(rgb)
+
+
+def _expand(item: str | os.PathLike) -> list[Path]:
+    path = Path(item)
+    if path.is_dir():
+        files = sorted(
+            p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+        )
+        if not files:
+            raise ImageReadError(f"{str(path)!r}: folder holds no image files")
+        return files
+    return [path]
+
+
+def image_paths(paths_or_folder) -> list[Path]:
+    """Expand files and folders to a list of image paths (folders: sorted, by extension)."""
+    if isinstance(paths_or_folder, (str, os.PathLike)):
+        paths_or_folder = [paths_or_folder]
+    paths = [p for item in paths_or_folder for p in _expand(item)]
+    if not paths:
+        raise ImageReadError("no images given")
+    return paths
+
+
+def load_images(paths_or_folder: str | os.PathLike | Iterable) -> list[np.ndarray]:
+    """Read several images (files and/or folders) as a list of RGB ``uint8`` arrays.
+
+    Parameters
+    ----------
+    paths_or_folder : path or iterable of paths
+        Image files and folders. A folder contributes its files whose extension
+        is in :data:`IMAGE_EXTENSIONS`, sorted by name, not recursing into
+        sub-folders.
+
+    Returns
+    -------
+    images : list of ndarray of uint8, shape (H_i, W_i, 3)
+        In the order given (folders expanded in place). Sizes may differ.
+
+    Raises
+    ------
+    ImageReadError
+        For the first file that cannot be read, or a folder with no images.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, numpy as np
+    >>> from diffprob.stats.io import load_images, save_image
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in ("b.png", "a.png"):
+    ...     save_image(folder / name, np.zeros((4, 4, 3), np.uint8))
+    >>> [im.shape for im in load_images(folder)]
+    [(4, 4, 3), (4, 4, 3)]
+    """
+    return [load_image(p) for p in image_paths(paths_or_folder)]
+
+
+def to_uint8(image) -> np.ndarray:
+    """Convert an image to ``uint8``: floats in [0, 1] are clipped and rounded.
+
+    Parameters
+    ----------
+    image : array_like
+        ``uint8`` (returned unchanged), bool, or float with values in [0, 1]
+        (values outside are clipped; NaN is refused).
+
+    Returns
+    -------
+    ndarray of uint8
+        :math:`\\mathrm{round}(255 \\cdot \\mathrm{clip}(x, 0, 1))`, rounding half to even.
+
+    Examples
+    --------
+    >>> to_uint8(np.array([-0.1, 0.0, 0.5, 1.0, 1.2]))
+    array([  0,   0, 128, 255, 255], dtype=uint8)
+    """
+    image = np.asarray(image)
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype == np.bool_:
+        return image.astype(np.uint8) * np.uint8(255)
+    if image.dtype.kind != "f":
+        raise ParameterError(f"expected a uint8 or float image in [0, 1], got dtype {image.dtype}")
+    if np.isnan(image).any():
+        raise ParameterError("image contains NaN")
+    scaled = np.clip(image, 0.0, 1.0) * 255.0
+    return np.rint(scaled, out=scaled).astype(np.uint8)
+
+
+def save_image(path: str | os.PathLike, image) -> None:
+    """Write an RGB (or grayscale) image, converting to OpenCV's BGR order.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Output file; its extension picks the format (``.png`` recommended:
+        lossless, so saved statistics survive a round trip).
+    image : array_like, shape (H, W, 3) or (H, W)
+        ``uint8``, or float in [0, 1] (converted by :func:`to_uint8`).
+
+    Raises
+    ------
+    ImageWriteError
+        Unknown extension, unwritable folder, or an encoder failure.
+    ParameterError
+        The array is not an image.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> save_image(pathlib.Path(tempfile.mkdtemp()) / "gray.png", np.full((2, 2), 0.5))
+    """
+    import cv2
+
+    path = Path(path)
+    image = to_uint8(image)
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[..., 0]
+    if image.ndim == 3 and image.shape[2] == 3:
+        image = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR)
+    elif image.ndim != 2:
+        raise ParameterError(f"expected an (H, W, 3) or (H, W) image, got shape {image.shape}")
+    if image.size == 0:
+        raise ParameterError("image has no pixels")
+    try:
+        ok, encoded = cv2.imencode(path.suffix or ".png", np.ascontiguousarray(image))
+    except cv2.error:
+        ok = False
+    if not ok:
+        raise ImageWriteError(
+            f"{str(path)!r}: cannot encode an image with extension {path.suffix!r}"
+        )
+    try:
+        encoded.tofile(path)
+    except OSError as exc:
+        raise ImageWriteError(f"{str(path)!r}: cannot write ({exc.strerror or exc})") from None

@@ -1,0 +1,1 @@
+"""Helpers that both halves and the command line share."""
