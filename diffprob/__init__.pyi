@@ -19,6 +19,10 @@ from .diffusion.forward_process import (
     PixelMixture as PixelMixture,
     forward_steps as forward_steps,
 )
+from .diffusion.model_range import (
+    from_model_range as from_model_range,
+    to_model_range as to_model_range,
+)
 from .diffusion.models.ddpm_unet import (
     DDPMUnet as DDPMUnet,
 )
@@ -113,10 +117,8 @@ from .plot.evaluation import (
 from .sprites.dataset import (
     COURSE_CLASSES as COURSE_CLASSES,
     SpriteData as SpriteData,
-    from_model_range as from_model_range,
     load_sprite_data as load_sprite_data,
     split_train_test as split_train_test,
-    to_model_range as to_model_range,
 )
 from .sprites.generator import (
     CLASSES as CLASSES,

@@ -126,9 +126,9 @@ EVALUATION_N = 100
 def samples_step(ctx: DemoContext) -> list[Path]:
     """A per-class sample grid from the shipped model and its denoising animation."""
     from diffprob.diffusion.checkpoint import load_model
+    from diffprob.diffusion.model_range import from_model_range
     from diffprob.diffusion.sampling import per_class_context, sample
     from diffprob.plot.animation import save_denoising_gif
-    from diffprob.sprites.dataset import from_model_range
     from diffprob.sprites.grid import class_grid
     from diffprob.stats.io import save_image
 

@@ -199,6 +199,7 @@ def run(args) -> int:
     import numpy as np
     import torch
 
+    from diffprob.diffusion.model_range import from_model_range
     from diffprob.diffusion.sampling import (
         inpaint,
         make_sampler,
@@ -208,7 +209,6 @@ def run(args) -> int:
     )
     from diffprob.diffusion.training.train import resolve_device
     from diffprob.errors import ParameterError
-    from diffprob.sprites.dataset import from_model_range
     from diffprob.sprites.grid import make_grid
     from diffprob.stats.io import save_image
 

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from diffprob.diffusion.model_range import from_model_range, to_model_range
 from diffprob.diffusion.sampling import _model_device, _model_n_cfeat
 from diffprob.diffusion.schedule import NoiseSchedule
 from diffprob.errors import ParameterError
 from diffprob.evaluation.baselines import _check_images
-from diffprob.sprites.dataset import from_model_range, to_model_range
 
 __all__ = ["DenoisingError", "denoising_error"]
 

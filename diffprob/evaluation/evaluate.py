@@ -419,8 +419,8 @@ def _sample_model(
 ):
     import torch
 
+    from diffprob.diffusion.model_range import from_model_range
     from diffprob.diffusion.sampling import sample
-    from diffprob.sprites.dataset import from_model_range
 
     generator = torch.Generator().manual_seed(int(seed))
     context = torch.eye(n_classes)[torch.from_numpy(labels)]

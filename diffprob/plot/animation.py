@@ -63,7 +63,7 @@ def denoising_frames(
     >>> len(frames), frames[0].shape
     (2, (23, 11, 3))
     """
-    from diffprob.sprites.dataset import from_model_range
+    from diffprob.diffusion.model_range import from_model_range
     from diffprob.sprites.grid import make_grid
 
     if hasattr(trajectory, "trajectory"):

@@ -161,7 +161,7 @@ def plot_snr(schedules, *, labels: Sequence[str] | None = None, title: str | Non
 
 
 def _to_uint8_nhwc(images) -> np.ndarray:
-    from diffprob.sprites.dataset import from_model_range
+    from diffprob.diffusion.model_range import from_model_range
 
     if hasattr(images, "images"):
         images = images.images
@@ -263,7 +263,7 @@ def plot_trajectory(
     >>> len(fig.axes)
     6
     """
-    from diffprob.sprites.dataset import from_model_range
+    from diffprob.diffusion.model_range import from_model_range
 
     states, ts = result.trajectory, result.trajectory_timesteps
     if not states:

@@ -18,7 +18,7 @@ Four sources give the same :class:`SpriteData`:
 ==============================  ===============================================
 
 The model sees float32 ``(N, 3, H, W)`` arrays in [-1, 1]:
-:func:`to_model_range` and :func:`from_model_range` convert both ways.
+:func:`diffprob.diffusion.model_range.to_model_range` and its inverse convert both ways.
 """
 
 from __future__ import annotations
@@ -37,8 +37,6 @@ __all__ = [
     "SpriteData",
     "load_sprite_data",
     "split_train_test",
-    "to_model_range",
-    "from_model_range",
 ]
 
 COURSE_CLASSES = ("human", "non-human", "food", "spell", "side-facing")
@@ -403,50 +401,3 @@ def split_train_test(
             f"{'training' if test.all() else 'test'} set"
         )
     return data.subset(~test), data.subset(test)
-
-
-def to_model_range(images) -> np.ndarray:
-    """Map uint8 ``(N, H, W, C)`` images to float32 ``(N, C, H, W)`` in [-1, 1].
-
-    Notes
-    -----
-    x = v / 127.5 - 1, so 0 -> -1 and 255 -> 1 exactly; :func:`from_model_range`
-    inverts it without loss.
-
-    Examples
-    --------
-    >>> x = to_model_range(np.array([[[[0, 255, 51]]]], dtype=np.uint8))
-    >>> x.shape, x.dtype, x.ravel().tolist()
-    ((1, 3, 1, 1), dtype('float32'), [-1.0, 1.0, -0.6000000238418579])
-    """
-    a = np.asarray(images)
-    if a.dtype != np.uint8:
-        raise ParameterError(f"images must be uint8, got {a.dtype}")
-    if a.ndim != 4:
-        raise ParameterError(f"images must have shape (N, H, W, C), got {a.shape}")
-    x = a.transpose(0, 3, 1, 2).astype(np.float32)
-    x /= np.float32(127.5)
-    x -= np.float32(1.0)
-    return np.ascontiguousarray(x)
-
-
-def from_model_range(x) -> np.ndarray:
-    """Map model outputs ``(N, C, H, W)`` in [-1, 1] back to uint8 ``(N, H, W, C)``.
-
-    Accepts a numpy array or a torch tensor (any device). Values are rounded
-    to the nearest level and clipped to [0, 255].
-
-    Examples
-    --------
-    >>> from_model_range(np.array([[[[-1.2]], [[0.0]], [[1.0]]]])).ravel().tolist()
-    [0, 128, 255]
-    """
-    if hasattr(x, "detach"):
-        x = x.detach().float().cpu().numpy()
-    a = np.asarray(x, dtype=np.float32)
-    if a.ndim != 4:
-        raise ParameterError(f"x must have shape (N, C, H, W), got {a.shape}")
-    if not np.all(np.isfinite(a)):
-        raise ParameterError("x holds NaN or infinite values")
-    v = np.rint((a + 1.0) * 127.5)
-    return np.clip(v, 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)

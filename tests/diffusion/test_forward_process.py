@@ -16,7 +16,7 @@ from diffprob.errors import ParameterError
 
 @pytest.fixture(scope="module")
 def sprite_x0():
-    from diffprob.sprites.dataset import to_model_range
+    from diffprob.diffusion.model_range import to_model_range
     from diffprob.sprites.generator import generate_sprites
 
     images, _ = generate_sprites(1, size=32, seed=3)

@@ -656,8 +656,8 @@ def test_inpaint_bad_mask(tiny):
 def test_denoising_gif_frames_are_crisp_and_end_on_the_samples(tiny, tmp_path):
     from PIL import Image
 
+    from diffprob.diffusion.model_range import from_model_range
     from diffprob.plot.animation import denoising_frames, save_denoising_gif
-    from diffprob.sprites.dataset import from_model_range
     from diffprob.sprites.grid import make_grid
 
     res = sample(

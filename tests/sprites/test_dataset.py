@@ -8,14 +8,13 @@ import numpy as np
 import pytest
 
 from diffprob.cli import main
+from diffprob.diffusion.model_range import from_model_range, to_model_range
 from diffprob.errors import DataError, ParameterError
 from diffprob.sprites.dataset import (
     COURSE_CLASSES,
     SpriteData,
-    from_model_range,
     load_sprite_data,
     split_train_test,
-    to_model_range,
 )
 from diffprob.sprites.generator import CLASSES, generate_sprites
 from diffprob.sprites.grid import class_grid, make_grid
