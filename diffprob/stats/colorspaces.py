@@ -89,8 +89,14 @@ def convert(rgb: np.ndarray, space: str) -> np.ndarray:
 
 
 def _one_image(array, what: str) -> np.ndarray:
+    """One RGB uint8 plane; a masked array's masked pixels are dropped (see below)."""
     from diffprob.stats.io import to_uint8
 
+    keep = None
+    if np.ma.isMaskedArray(array):
+        keep = ~np.ma.getmaskarray(array)
+        keep = keep.all(axis=-1) if keep.ndim == 3 else keep
+        array = array.data
     array = np.asarray(array)
     if array.ndim == 2:
         array = np.repeat(array[..., None], 3, axis=2)
@@ -98,7 +104,11 @@ def _one_image(array, what: str) -> np.ndarray:
         raise ParameterError(f"{what}: expected an RGB image (H, W, 3), got shape {array.shape}")
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise ParameterError(f"{what}: image has no pixels")
-    return np.ascontiguousarray(to_uint8(array))
+    plane = np.ascontiguousarray(to_uint8(array))
+    if keep is None or keep.all():
+        return plane
+    # Statistics count pixels, not their arrangement: the kept pixels as one column.
+    return np.ascontiguousarray(plane[keep][:, None, :])
 
 
 def as_image_batch(image_or_images) -> list[np.ndarray]:
@@ -109,11 +119,21 @@ def as_image_batch(image_or_images) -> list[np.ndarray]:
     Floats in [0, 1] are converted with :func:`diffprob.stats.io.to_uint8`; (H, W)
     arrays are treated as grayscale.
 
+    A :class:`numpy.ma.MaskedArray` (e.g. from ``load_image(path, alpha="ignore")``)
+    contributes only its unmasked pixels (a pixel counts when none of its channels
+    is masked), as a ``(K, 1, 3)`` column; ParameterError if nothing is left.
+
     Examples
     --------
     >>> [p.shape for p in as_image_batch(np.zeros((10, 16, 16, 3), np.uint8))]
     [(160, 16, 3)]
+    >>> image = np.ma.MaskedArray(np.zeros((2, 2, 3), np.uint8))
+    >>> image[0, 0] = np.ma.masked
+    >>> [p.shape for p in as_image_batch(image)]
+    [(3, 1, 3)]
     """
+    if np.ma.isMaskedArray(image_or_images) and image_or_images.ndim == 4:
+        image_or_images = list(image_or_images)
     if isinstance(image_or_images, np.ndarray) and image_or_images.ndim == 4:
         batch = image_or_images
         if batch.shape[0] == 0:
@@ -124,9 +144,15 @@ def as_image_batch(image_or_images) -> list[np.ndarray]:
         if not image_or_images:
             raise ParameterError("no images given")
         planes = [_one_image(im, f"image {i}") for i, im in enumerate(image_or_images)]
+        planes = [p for p in planes if p.size]
+        if not planes:
+            raise ParameterError("every pixel is masked: nothing to count")
         total = sum(p.size for p in planes)
         if len(planes) > 1 and len({p.shape[1:] for p in planes}) == 1 and total <= 1 << 26:
             # Many small images of one width: one plane, so one OpenCV call per channel.
             return [np.concatenate(planes, axis=0)]
         return planes
-    return [_one_image(image_or_images, "image")]
+    plane = _one_image(image_or_images, "image")
+    if not plane.size:
+        raise ParameterError("every pixel is masked: nothing to count")
+    return [plane]

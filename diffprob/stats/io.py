@@ -9,7 +9,9 @@ file holds                ``load_image`` returns
 ========================  ====================================================
 8-bit BGR                 channels reversed to RGB
 grayscale (1 channel)     the gray value repeated in R, G and B
-BGRA (alpha)              composited over a white background (see Notes)
+BGRA (alpha)              composited over a white background (see Notes);
+                          with ``alpha="ignore"`` a masked array that masks
+                          the fully transparent pixels
 palette (indexed) PNG     expanded to colours by OpenCV, then as above
 16-bit samples            ``round(x * 255 / 65535)``
 float samples (TIFF)      assumed in [0, 1]: ``round(clip(x, 0, 1) * 255)``
@@ -27,6 +29,7 @@ import numpy as np
 from diffprob.errors import ImageReadError, ImageWriteError, ParameterError
 
 __all__ = [
+    "ALPHA_MODES",
     "IMAGE_EXTENSIONS",
     "MAX_PIXELS",
     "load_image",
@@ -39,6 +42,10 @@ __all__ = [
 IMAGE_EXTENSIONS = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".pnm"}
 )
+
+#: What :func:`load_image` does with transparency: composite over white, or mask the
+#: fully transparent pixels so that statistics leave them out.
+ALPHA_MODES = ("composite", "ignore")
 
 #: Largest image accepted, in pixels: OpenCV's own default decoding limit
 #: (``CV_IO_MAX_IMAGE_PIXELS`` = 2**30). Larger files are refused with an
@@ -88,18 +95,27 @@ def _samples_to_unit(array: np.ndarray, path: Path) -> np.ndarray:
     raise ImageReadError(f"{str(path)!r}: unsupported sample type {array.dtype}")
 
 
-def load_image(path: str | os.PathLike) -> np.ndarray:
+def load_image(path: str | os.PathLike, *, alpha: str = "composite") -> np.ndarray:
     """Read an image file as an RGB ``uint8`` array of shape ``(H, W, 3)``.
 
     Parameters
     ----------
     path : str or path-like
         Any format OpenCV decodes (PNG, JPEG, BMP, TIFF, WebP, PNM, ...).
+    alpha : {"composite", "ignore"}, optional
+        ``"composite"`` (default): transparency is composited over white.
+        ``"ignore"``: return a :class:`numpy.ma.MaskedArray` whose mask is True
+        (in all three channels) where a pixel is fully transparent, so that
+        :func:`~diffprob.stats.histograms.channel_histograms` and
+        :func:`~diffprob.stats.joint.joint_histogram` leave those pixels out of
+        every count. Its data are the composited colours; a file without alpha
+        gives an all-False mask.
 
     Returns
     -------
     image : ndarray of uint8, shape (H, W, 3)
-        Channels in R, G, B order (never OpenCV's BGR).
+        Channels in R, G, B order (never OpenCV's BGR); a masked array with
+        ``alpha="ignore"``.
 
     Raises
     ------
@@ -114,7 +130,10 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     * An alpha channel is composited over white, the usual background of a
       page: with colour :math:`c` and opacity :math:`\\alpha`, both in [0, 1],
       the result is :math:`c\\alpha + (1 - \\alpha)`. Fully transparent pixels
-      therefore become white, opaque ones keep their colour.
+      therefore become white, opaque ones keep their colour. Pixel art often
+      has more transparent than opaque pixels: ``alpha="ignore"`` keeps them
+      from swamping the colour statistics. Partly transparent pixels are
+      composited in both modes.
     * 16-bit samples are scaled with rounding, :math:`\\mathrm{round}(x \\cdot
       255 / 65535)`, so 0 -> 0, 65535 -> 255 and 257k -> k exactly.
     * Palette PNGs are expanded by OpenCV (with alpha when they have a
@@ -131,9 +150,24 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     >>> load_image(path)[0, 0]
     array([255,   0,   0], dtype=uint8)
     """
+    if alpha not in ALPHA_MODES:
+        raise ParameterError(f"alpha must be one of {', '.join(ALPHA_MODES)}, got {alpha!r}")
+    path = Path(path)
+    rgb, transparent = _decode_rgb(path)
+    if alpha == "composite":
+        return rgb
+    mask = (
+        np.zeros(rgb.shape, bool)
+        if transparent is None
+        else np.repeat(transparent[..., None], 3, 2)
+    )
+    return np.ma.MaskedArray(rgb, mask=mask)
+
+
+def _decode_rgb(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """(RGB uint8 composited over white, fully-transparent mask or None without alpha)."""
     import cv2
 
-    path = Path(path)
     raw = _decode(path)
     if raw.ndim == 3 and raw.shape[2] == 1:
         raw = raw[..., 0]
@@ -146,17 +180,17 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
 
     if raw.ndim == 2:
         gray = raw if raw.dtype == np.uint8 else to_uint8(_samples_to_unit(raw, path))
-        return np.repeat(gray[..., None], 3, axis=2)
+        return np.repeat(gray[..., None], 3, axis=2), None
 
     if raw.shape[2] == 3:
         rgb = cv2.cvtColor(raw, cv2.COLOR_BGR2RGB)
-        return rgb if rgb.dtype == np.uint8 else to_uint8(_samples_to_unit(rgb, path))
+        return (rgb if rgb.dtype == np.uint8 else to_uint8(_samples_to_unit(rgb, path))), None
 
     # BGRA: composite over white in [0, 1] units, at the file's own precision.
     unit = raw / 255.0 if raw.dtype == np.uint8 else _samples_to_unit(raw, path)
-    alpha = unit[..., 3:4]
-    rgb = unit[..., 2::-1] * alpha + (1.0 - alpha)
-    return to_uint8(rgb)
+    opacity = unit[..., 3:4]
+    rgb = unit[..., 2::-1] * opacity + (1.0 - opacity)
+    return to_uint8(rgb), opacity[..., 0] == 0
 
 
 def _expand(item: str | os.PathLike) -> list[Path]:
@@ -181,7 +215,9 @@ def image_paths(paths_or_folder) -> list[Path]:
     return paths
 
 
-def load_images(paths_or_folder: str | os.PathLike | Iterable) -> list[np.ndarray]:
+def load_images(
+    paths_or_folder: str | os.PathLike | Iterable, *, alpha: str = "composite"
+) -> list[np.ndarray]:
     """Read several images (files and/or folders) as a list of RGB ``uint8`` arrays.
 
     Parameters
@@ -190,6 +226,8 @@ def load_images(paths_or_folder: str | os.PathLike | Iterable) -> list[np.ndarra
         Image files and folders. A folder contributes its files whose extension
         is in :data:`IMAGE_EXTENSIONS`, sorted by name, not recursing into
         sub-folders.
+    alpha : {"composite", "ignore"}, optional
+        As in :func:`load_image`.
 
     Returns
     -------
@@ -211,7 +249,7 @@ def load_images(paths_or_folder: str | os.PathLike | Iterable) -> list[np.ndarra
     >>> [im.shape for im in load_images(folder)]
     [(4, 4, 3), (4, 4, 3)]
     """
-    return [load_image(p) for p in image_paths(paths_or_folder)]
+    return [load_image(p, alpha=alpha) for p in image_paths(paths_or_folder)]
 
 
 def to_uint8(image) -> np.ndarray:

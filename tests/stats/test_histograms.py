@@ -148,3 +148,41 @@ def test_result_is_read_only():
 def test_entropy_bits_helper():
     assert entropy_bits([0.25] * 4) == pytest.approx(2.0)
     assert entropy_bits([1.0, 0.0]) == 0.0
+
+
+def _masked(image, transparent):
+    return np.ma.MaskedArray(image, mask=np.repeat(transparent[..., None], 3, axis=-1))
+
+
+def test_masked_pixels_are_left_out_of_every_count():
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    transparent = rng.random((20, 30)) < 0.54
+    for space in ("rgb", "hsv"):
+        h = channel_histograms(_masked(image, transparent), space=space)
+        opaque = channel_histograms(image[~transparent][:, None, :], space=space)
+        assert h.n_pixels == (~transparent).sum()
+        np.testing.assert_array_equal(h.counts, opaque.counts)
+        np.testing.assert_array_equal(h.counts.sum(axis=1), (~transparent).sum())
+    # pooled with an unmasked image: the counts add
+    pooled = channel_histograms([_masked(image, transparent), image])
+    assert pooled.n_pixels == (~transparent).sum() + image.shape[0] * image.shape[1]
+
+
+def test_masked_joint_histogram_counts_only_opaque_pixels():
+    from diffprob.stats.joint import joint_histogram
+
+    rng = np.random.default_rng(4)
+    image = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    transparent = np.zeros((16, 16), bool)
+    transparent[:, :5] = True
+    j = joint_histogram(_masked(image, transparent), "R", "B", bins=32)
+    kept = image[:, 5:].reshape(-1, 3)
+    expected, _, _ = np.histogram2d(kept[:, 0], kept[:, 2], bins=32, range=[[0, 256], [0, 256]])
+    np.testing.assert_array_equal(j.counts, expected)
+
+
+def test_everything_masked_is_an_error():
+    image = _masked(np.zeros((2, 2, 3), np.uint8), np.ones((2, 2), bool))
+    with pytest.raises(ParameterError, match="masked"):
+        channel_histograms(image)

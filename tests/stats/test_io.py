@@ -151,3 +151,30 @@ def test_to_uint8():
         to_uint8(np.array([np.nan]))
     with pytest.raises(ParameterError):
         to_uint8(np.array([1, 2], np.int32))
+
+
+def test_alpha_ignore_masks_fully_transparent_pixels(tmp_path):
+    rgba = np.zeros((1, 4, 4), np.uint8)
+    rgba[0, :, :3] = [200, 100, 50]
+    rgba[0, :, 3] = [0, 255, 128, 0]
+    path = tmp_path / "rgba.png"
+    Image.fromarray(rgba, "RGBA").save(path)
+    masked = load_image(path, alpha="ignore")
+    assert np.ma.isMaskedArray(masked)
+    assert masked.mask[0, :, 0].tolist() == [True, False, False, True]
+    assert masked.mask.all(axis=-1).tolist() == masked.mask.any(axis=-1).tolist()
+    np.testing.assert_array_equal(masked.data, load_image(path))  # data: the composite
+
+
+def test_alpha_ignore_without_alpha_masks_nothing(tmp_path):
+    path = tmp_path / "rgb.png"
+    Image.fromarray(np.full((3, 2, 3), 9, np.uint8), "RGB").save(path)
+    masked = load_image(path, alpha="ignore")
+    assert np.ma.isMaskedArray(masked) and not masked.mask.any()
+
+
+def test_alpha_mode_is_checked(tmp_path):
+    path = tmp_path / "rgb.png"
+    Image.fromarray(np.zeros((2, 2, 3), np.uint8), "RGB").save(path)
+    with pytest.raises(ParameterError, match="alpha"):
+        load_image(path, alpha="drop")
