@@ -137,14 +137,14 @@ def plot_noise_distribution(clean, mean=0.0, var=0.01, *, noisy=None, title=None
                     bbox={"fc": "white", "alpha": 0.85, "ec": "none"},
                 )
     ax_pmf.set_ylim(0, ymax)
-    ax_pmf.text(
-        0.02,
-        0.97,
-        f"clipped mass: at 0 {q.clipped_low:.3%}, at 255 {q.clipped_high:.3%}",
-        transform=ax_pmf.transAxes,
-        va="top",
-        fontsize=8,
-    )
+    # Two different quantities, labelled as such: theory's share of pixels that clipping
+    # moves, and the measured share that ends at 0 or 255 (which also counts pixels that
+    # round there without clipping).
+    notes = [f"theory: clipping moves {q.clipped_low:.2%} to 0, {q.clipped_high:.2%} to 255"]
+    if noisy is not None:
+        at_0, at_255 = float(np.mean(noisy_arr == 0)), float(np.mean(noisy_arr == 255))
+        notes.append(f"measured: {at_0:.2%} of values are 0, {at_255:.2%} are 255")
+    ax_pmf.text(0.02, 0.97, "\n".join(notes), transform=ax_pmf.transAxes, va="top", fontsize=8)
     ax_pmf.set(
         xlabel="noise (image units, step 1/255)", ylabel="probability per step", xlim=(lo, hi)
     )
@@ -207,7 +207,7 @@ def plot_channel_histograms(hists, *, log: bool = False, title: str | None = Non
     ax_pmf, ax_cdf = fig.subplots(1, 2)
     for c, (name, color) in enumerate(zip(hists.channels, _colors(hists.space), strict=True)):
         edges = hists.bin_edges[c]
-        label = f"{name}  (mean {hists.mean[c]:.1f}, H {hists.entropy_bits[c]:.2f} bits)"
+        label = f"{name}  (mean {hists.mean[c]:.1f}, entropy {hists.entropy_bits[c]:.2f} bits)"
         ax_pmf.stairs(hists.pmf[c], edges, color=color, label=label)
         ax_cdf.stairs(hists.cdf[c], edges, color=color, label=name, baseline=None)
     if log:

@@ -32,7 +32,10 @@ def test_noise_distribution_draws_model_and_measurement():
     model = [line for line in ax_pmf.lines if line.get_label() == "8-bit PMF"][0]
     q = quantized_noise_pmf(IMAGE, 0.02, 0.005)
     assert np.allclose(model.get_ydata(), q.pmf[np.isin(q.values, model.get_xdata())])
-    assert "clipped mass" in " ".join(t.get_text() for t in ax_pmf.texts)
+    texts = " ".join(t.get_text() for t in ax_pmf.texts)
+    # theory and measurement are labelled apart, each with its own number
+    assert f"theory: clipping moves {q.clipped_low:.2%} to 0" in texts
+    assert f"measured: {np.mean(noisy == 0):.2%} of values are 0" in texts
 
 
 def test_noise_distribution_marks_clipped_spike_for_dark_pixel():
