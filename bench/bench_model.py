@@ -37,11 +37,13 @@ from course_reference import make_course_trainer  # noqa: E402
 
 from diffprob.diffusion.models.unet import build_unet, count_parameters, get_config  # noqa: E402
 from diffprob.diffusion.schedule import NoiseSchedule  # noqa: E402
-from diffprob.diffusion.training.train import TrainConfig, train  # noqa: E402
+from diffprob.diffusion.training.config import TrainConfig  # noqa: E402
+from diffprob.diffusion.training.train import train  # noqa: E402
 
 
 def _sprites(n, seed=0):
-    from diffprob.sprites.generator import CLASSES, generate_sprites
+    from diffprob.sprites.classes import CLASSES
+    from diffprob.sprites.generator import generate_sprites
 
     images, labels = generate_sprites(n, seed=seed)
     return SimpleNamespace(images=images, labels=labels, class_names=CLASSES, source="bench")
@@ -98,7 +100,8 @@ def ours_images_per_s(data, config_name, batch, steps, device, precision="off") 
 
 
 def sampling_seconds(model, schedule, n, sampler, steps, device) -> float:
-    from diffprob.diffusion.sampling import per_class_context, sample
+    from diffprob.diffusion.guidance import per_class_context
+    from diffprob.diffusion.sampling import sample
 
     context = per_class_context(5, n // 5)
     start = time.perf_counter()

@@ -19,6 +19,14 @@ from .diffusion.forward_process import (
     PixelMixture as PixelMixture,
     forward_steps as forward_steps,
 )
+from .diffusion.guidance import (
+    guided_eps as guided_eps,
+    parse_context as parse_context,
+    per_class_context as per_class_context,
+)
+from .diffusion.inpainting import (
+    inpaint as inpaint,
+)
 from .diffusion.model_range import (
     from_model_range as from_model_range,
     to_model_range as to_model_range,
@@ -36,26 +44,36 @@ from .diffusion.models.unet import (
     build_unet as build_unet,
     get_config as get_config,
 )
-from .diffusion.sampling import (
+from .diffusion.samplers.config import (
+    SamplerConfig as SamplerConfig,
+)
+from .diffusion.samplers.ddim import (
     DDIMSampler as DDIMSampler,
+)
+from .diffusion.samplers.ddpm import (
     DDPMSampler as DDPMSampler,
+)
+from .diffusion.samplers.dpm_solver import (
     DPMSolverSampler as DPMSolverSampler,
+)
+from .diffusion.samplers.timesteps import (
+    ddim_timesteps as ddim_timesteps,
+)
+from .diffusion.sampling import (
     SampleResult as SampleResult,
-    guided_eps as guided_eps,
-    inpaint as inpaint,
-    parse_context as parse_context,
-    per_class_context as per_class_context,
     sample as sample,
 )
 from .diffusion.schedule import (
     NoiseSchedule as NoiseSchedule,
     ScheduleConfig as ScheduleConfig,
 )
+from .diffusion.training.config import (
+    TrainConfig as TrainConfig,
+)
 from .diffusion.training.ema import (
     EMA as EMA,
 )
 from .diffusion.training.train import (
-    TrainConfig as TrainConfig,
     TrainResult as TrainResult,
     train as train,
 )
@@ -88,17 +106,21 @@ from .evaluation.diffusion_map import (
     DiffusionMap as DiffusionMap,
 )
 from .evaluation.divergences import (
-    frechet_distance as frechet_distance,
     jensen_shannon_divergence as jensen_shannon_divergence,
     joint_histogram_distance as joint_histogram_distance,
-    kernel_distance as kernel_distance,
-    nearest_neighbor_distances as nearest_neighbor_distances,
     total_variation_distance as total_variation_distance,
     wasserstein1_distance as wasserstein1_distance,
 )
 from .evaluation.evaluate import (
-    EvaluationReport as EvaluationReport,
     evaluate as evaluate,
+)
+from .evaluation.report import (
+    EvaluationReport as EvaluationReport,
+)
+from .evaluation.sample_distances import (
+    frechet_distance as frechet_distance,
+    kernel_distance as kernel_distance,
+    nearest_neighbor_distances as nearest_neighbor_distances,
 )
 from .plot.animation import (
     save_denoising_gif as save_denoising_gif,
@@ -114,6 +136,9 @@ from .plot.evaluation import (
     plot_eigenvalue_spectrum as plot_eigenvalue_spectrum,
     plot_evaluation_metrics as plot_evaluation_metrics,
 )
+from .sprites.classes import (
+    CLASSES as CLASSES,
+)
 from .sprites.dataset import (
     COURSE_CLASSES as COURSE_CLASSES,
     SpriteData as SpriteData,
@@ -121,20 +146,23 @@ from .sprites.dataset import (
     split_train_test as split_train_test,
 )
 from .sprites.generator import (
-    CLASSES as CLASSES,
-    class_colours as class_colours,
-    class_palettes as class_palettes,
     class_probabilities as class_probabilities,
     generate_sprites as generate_sprites,
-    is_mirror_symmetric as is_mirror_symmetric,
-    palette_probabilities as palette_probabilities,
-    snap_to_palette as snap_to_palette,
-    symmetry_score as symmetry_score,
     variant_probabilities as variant_probabilities,
 )
 from .sprites.grid import (
     class_grid as class_grid,
     make_grid as make_grid,
+)
+from .sprites.ground_truth import (
+    is_mirror_symmetric as is_mirror_symmetric,
+    snap_to_palette as snap_to_palette,
+    symmetry_score as symmetry_score,
+)
+from .sprites.palettes import (
+    class_colours as class_colours,
+    class_palettes as class_palettes,
+    palette_probabilities as palette_probabilities,
 )
 from .stats.distributions import (
     QuantizedNoise as QuantizedNoise,

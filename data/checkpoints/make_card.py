@@ -40,12 +40,12 @@ from scipy import ndimage
 
 from diffprob.diffusion.checkpoint import Checkpoint, load_model
 from diffprob.diffusion.models.unet import count_parameters
-from diffprob.diffusion.sampling import ddim_timesteps
+from diffprob.diffusion.samplers.timesteps import ddim_timesteps
 from diffprob.diffusion.schedule import ScheduleConfig
 from diffprob.evaluation.denoising_error import denoising_error
 from diffprob.evaluation.divergences import total_variation_distance
 from diffprob.evaluation.evaluate import evaluate
-from diffprob.sprites.generator import snap_to_palette
+from diffprob.sprites.ground_truth import snap_to_palette
 from diffprob.stats.histograms import channel_histograms
 
 HERE = Path(__file__).resolve().parent

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from diffprob import __version__
@@ -73,6 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     except DiffprobError as exc:
         print(f"diffprob {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # The reader went away (`diffprob ... | head`): stop quietly, as Unix tools do.
+        # Python would report the failed flush of stdout at exit; point it at devnull.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except OSError as exc:  # e.g. an output folder that cannot be written
         print(f"diffprob {args.command}: error: {exc}", file=sys.stderr)
         return 1

@@ -35,6 +35,55 @@ def output_path(path: str | os.PathLike | None, default: str, inputs: Iterable =
     return out
 
 
+def add_verb(subparsers, name: str, **kwargs) -> argparse.ArgumentParser:
+    """``subparsers.add_parser(name, **kwargs)`` keeping the line breaks of the
+    description and of the examples in the epilog."""
+    return subparsers.add_parser(
+        name, formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs
+    )
+
+
+def add_bins_and_space(parser, *, bins_help: str, space_help: str) -> None:
+    """Add --bins (default 256) and --space (default rgb), shared by the histogram verbs."""
+    parser.add_argument("--bins", type=int, default=256, help=bins_help)
+    parser.add_argument(
+        "--space", choices=["rgb", "hsv", "lab", "gray"], default="rgb", help=space_help
+    )
+
+
+def add_alpha_option(parser) -> None:
+    """Add --alpha {composite,ignore}, shared by the verbs that count colours."""
+    parser.add_argument(
+        "--alpha",
+        choices=["composite", "ignore"],
+        default="composite",
+        help="transparent pixels: composite them over white (default), or leave fully "
+        "transparent pixels out of every count",
+    )
+
+
+def load_counted_images(paths, alpha: str) -> list:
+    """Load ``paths`` for counting; a note on stderr when transparency is composited."""
+    from diffprob.stats.io import load_image
+
+    images = [load_image(p, alpha="ignore") for p in paths]
+    transparent = sum(int(im.mask[..., 0].sum()) for im in images)
+    if alpha == "ignore":
+        return images
+    if transparent:
+        total = sum(im.shape[0] * im.shape[1] for im in images)
+        info(
+            f"note: {transparent:,} of {total:,} pixels ({transparent / total:.1%}) are fully "
+            "transparent and count as white; --alpha ignore leaves them out"
+        )
+    return [im.data for im in images]
+
+
+def inputs_label(paths) -> str:
+    """How summaries and figure titles name the inputs: the file name, or "N images"."""
+    return paths[0].name if len(paths) == 1 else f"{len(paths)} images"
+
+
 def print_json(obj) -> None:
     """Print ``obj`` (numpy values allowed) as JSON on stdout."""
     json.dump(to_jsonable(obj), sys.stdout, indent=2)
@@ -129,14 +178,14 @@ def add_sampling_arguments(add) -> None:
         default=None,
         metavar="W",
         help="classifier-free guidance weight w >= 0; 0 = plain conditional "
-        "(default: diffprob.diffusion.sampling.DEFAULT_GUIDANCE = 0)",
+        "(default: diffprob.diffusion.samplers.config.DEFAULT_GUIDANCE = 0)",
     )
 
 
 def check_sampling_arguments(args) -> None:
     """Validate the options of :func:`add_sampling_arguments`; fill in the default guidance."""
     if args.guidance is None:
-        from diffprob.diffusion.sampling import DEFAULT_GUIDANCE
+        from diffprob.diffusion.samplers.config import DEFAULT_GUIDANCE
 
         args.guidance = DEFAULT_GUIDANCE
     check_range("--guidance", args.guidance, 0, None)
@@ -145,3 +194,33 @@ def check_sampling_arguments(args) -> None:
         raise ParameterError(f"--eta is a DDIM option; drop it with --sampler {args.sampler}")
     if args.sampler == "ddpm" and args.spacing != "uniform":
         raise ParameterError("--spacing is for the few-step samplers; DDPM visits every step")
+
+
+def sampler_config_from_args(args):
+    """The :class:`~diffprob.diffusion.samplers.config.SamplerConfig` of a verb's options.
+
+    Checks the options of :func:`add_sampling_arguments` (messages name the flags), then
+    builds the config from every setting the verb has as an option (``--sampler``,
+    ``--steps``, ``--spacing``, ``--eta``, ``--guidance``, and ``--no-clip`` or
+    ``--variance`` where the verb offers them); the others keep their defaults.
+    """
+    from diffprob.diffusion.samplers.config import SamplerConfig
+
+    check_sampling_arguments(args)
+    names = [name for name in SamplerConfig.field_names() if hasattr(args, name)]
+    return SamplerConfig.from_dict({name: getattr(args, name) for name in names})
+
+
+def add_options(add, rows) -> None:
+    """Add options given as rows ``(flag, type, default, help[, metavar])``, in order.
+
+    ``add`` is a parser's ``add_argument``; ``type`` None keeps the value a string.
+    A verb with many plain options lists them as one table instead of one call each.
+    """
+    for flag, kind, default, help_text, *metavar in rows:
+        add(flag, type=kind, default=default, help=help_text, metavar=(metavar or [None])[0])
+
+
+def option_values(args, *names: str) -> dict:
+    """``{name: args.name}`` for `names`: options passed on as keyword arguments."""
+    return {name: getattr(args, name) for name in names}

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
-
-from ._common import check_range, finite_float, info, output_path, positive_int, print_json
+from ._common import (
+    add_options,
+    add_verb,
+    check_range,
+    finite_float,
+    info,
+    option_values,
+    output_path,
+    positive_int,
+    print_json,
+)
 
 EPILOG = """\
 examples:
@@ -19,7 +27,8 @@ DEFAULT_OUTPUT = "data/classifier/sprite_classifier16.pt"
 
 
 def register(subparsers):
-    parser = subparsers.add_parser(
+    parser = add_verb(
+        subparsers,
         "classifier",
         help="train or check the sprite classifier that evaluation uses",
         description=(
@@ -29,12 +38,12 @@ def register(subparsers):
             "measures a saved classifier on held-out sprites."
         ),
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     parser.set_defaults(func=_missing_action, parser=parser)
 
-    train = actions.add_parser(
+    train = add_verb(
+        actions,
         "train",
         help="train a classifier and save its weights",
         description=(
@@ -44,38 +53,38 @@ def register(subparsers):
             "--test-fraction is held out."
         ),
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_data_options(train)
     add = train.add_argument
-    add(
-        "--n",
-        type=positive_int,
-        default=20000,
-        help="training sprites from the generator (default: 20000; files: all)",
-    )
-    add("--steps", type=positive_int, default=1500, help="optimizer steps (default: 1500)")
-    add("--batch-size", type=positive_int, default=128, help="batch size (default: 128)")
-    add("--lr", type=finite_float, default=3e-3, help="peak AdamW learning rate (default: 3e-3)")
-    add(
-        "--width",
-        type=positive_int,
-        default=32,
-        help="channels of the first conv block, a multiple of 8 (default: 32)",
-    )
-    add(
-        "--feature-dim",
-        type=positive_int,
-        default=64,
-        help="size of the feature vector used for FD/KID (default: 64)",
-    )
-    add("--seed", type=int, default=0, help="seed of weights, batches and flips (default: 0)")
-    add("--device", default="cpu", help="auto, cpu, cuda or mps (default: cpu)")
-    add(
-        "--threads",
-        type=positive_int,
-        default=None,
-        help="torch CPU threads (default: torch's choice)",
+    # (flag, type, default, help)
+    add_options(
+        add,
+        [
+            (
+                "--n",
+                positive_int,
+                20000,
+                "training sprites from the generator (default: 20000; files: all)",
+            ),
+            ("--steps", positive_int, 1500, "optimizer steps (default: 1500)"),
+            ("--batch-size", positive_int, 128, "batch size (default: 128)"),
+            ("--lr", finite_float, 3e-3, "peak AdamW learning rate (default: 3e-3)"),
+            (
+                "--width",
+                positive_int,
+                32,
+                "channels of the first conv block, a multiple of 8 (default: 32)",
+            ),
+            (
+                "--feature-dim",
+                positive_int,
+                64,
+                "size of the feature vector used for FD/KID (default: 64)",
+            ),
+            ("--seed", int, 0, "seed of weights, batches and flips (default: 0)"),
+            ("--device", None, "cpu", "auto, cpu, cuda or mps (default: cpu)"),
+            ("--threads", positive_int, None, "torch CPU threads (default: torch's choice)"),
+        ],
     )
     add(
         "-o",
@@ -87,12 +96,12 @@ def register(subparsers):
     add("--json", action="store_true", help="print a JSON summary on stdout")
     train.set_defaults(func=run_train)
 
-    check = actions.add_parser(
+    check = add_verb(
+        actions,
         "eval",
         help="held-out accuracy of a saved classifier",
         description="Accuracy (overall and per class) of a classifier on held-out sprites.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_data_options(check)
     check.add_argument(
@@ -189,7 +198,7 @@ def _print_summary(summary, class_names):
 def run_train(args):
     import torch
 
-    from diffprob.diffusion.training.train import resolve_device
+    from diffprob.diffusion.device import resolve_device
     from diffprob.errors import ParameterError
     from diffprob.evaluation.classifier import (
         default_classifier_path,
@@ -211,12 +220,7 @@ def run_train(args):
     )
     model = train_classifier(
         train,
-        steps=args.steps,
-        seed=args.seed,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        width=args.width,
-        feature_dim=args.feature_dim,
+        **option_values(args, "steps", "seed", "batch_size", "lr", "width", "feature_dim"),
         device=device,
         progress=True,
     )

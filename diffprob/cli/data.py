@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
+from ._common import add_verb
 
 EPILOG = """\
 examples:
@@ -16,16 +16,17 @@ source; 'diffprob train --data FILE.npz' and diffprob.load_sprite_data read it.
 
 
 def register(subparsers):
-    parser = subparsers.add_parser(
+    parser = add_verb(
+        subparsers,
         "data",
         help="write the embedded sprite data set (.npz) with a preview grid",
         description="Write labelled data sets for the sprite DDPM.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.set_defaults(func=_missing_action, data_parser=parser)
     actions = parser.add_subparsers(dest="data_action", metavar="ACTION")
-    sprites = actions.add_parser(
+    sprites = add_verb(
+        actions,
         "sprites",
         help="generate procedural sprites (hero, creature, food, item, spell)",
         description=(
@@ -34,7 +35,6 @@ def register(subparsers):
             "Existing files are never overwritten unless --force is given."
         ),
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sprites.add_argument(
         "-n",
@@ -87,7 +87,7 @@ def run(args):
     from pathlib import Path
 
     from diffprob.errors import ImageWriteError, ParameterError
-    from diffprob.sprites.generator import CLASSES
+    from diffprob.sprites.classes import CLASSES
 
     from ._common import info, output_path, print_json
 

@@ -8,14 +8,13 @@ prints one line per file. Later halves add their steps by appending to
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._common import info
+from ._common import add_verb, info
 
 EPILOG = """\
 examples:
@@ -126,8 +125,9 @@ EVALUATION_N = 100
 def samples_step(ctx: DemoContext) -> list[Path]:
     """A per-class sample grid from the shipped model and its denoising animation."""
     from diffprob.diffusion.checkpoint import load_model
+    from diffprob.diffusion.guidance import per_class_context
     from diffprob.diffusion.model_range import from_model_range
-    from diffprob.diffusion.sampling import per_class_context, sample
+    from diffprob.diffusion.sampling import sample
     from diffprob.plot.animation import save_denoising_gif
     from diffprob.sprites.grid import class_grid
     from diffprob.stats.io import save_image
@@ -173,7 +173,8 @@ def evaluation_step(ctx: DemoContext) -> list[Path]:
 
 
 def register(subparsers):
-    parser = subparsers.add_parser(
+    parser = add_verb(
+        subparsers,
         "demo",
         help="write a folder of figures from the sample image",
         description=(
@@ -184,7 +185,6 @@ def register(subparsers):
             "it against held-out sprites and baselines (evaluation.txt/.json)."
         ),
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--out",

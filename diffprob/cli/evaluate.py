@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 from ._common import (
+    add_options,
     add_sampling_arguments,
+    add_verb,
     check_range,
     check_sampling_arguments,
     info,
+    option_values,
     output_path,
     positive_int,
     print_json,
@@ -29,7 +31,8 @@ examples:
 def register(subparsers):
     from diffprob.evaluation.evaluate import DEFAULT_N
 
-    parser = subparsers.add_parser(
+    parser = add_verb(
+        subparsers,
         "evaluate",
         help="score a model's samples against held-out sprites and baselines",
         description=(
@@ -43,61 +46,64 @@ def register(subparsers):
             "row); KID is unbiased."
         ),
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add = parser.add_argument
     add_sampling_arguments(add)
-    add(
-        "--n",
-        type=positive_int,
-        default=DEFAULT_N,
-        help=f"number of samples, split evenly over classes (default: {DEFAULT_N})",
-    )
-    add(
-        "--seed",
-        type=int,
-        default=0,
-        help="seeds sampling, held-out sprites, baselines and KID subsets (default: 0)",
-    )
-    add("--device", default="cpu", help="auto, cpu, cuda or mps (default: cpu)")
-    add(
-        "--batch-size",
-        type=positive_int,
-        default=500,
-        help="samples drawn per sampler call (default: 500)",
-    )
-    add(
-        "--classifier",
-        metavar="PATH",
-        default=None,
-        help="sprite classifier weights (default: data/classifier/sprite_classifier16.pt)",
-    )
-    add(
-        "--reference",
-        metavar="SOURCE",
-        default=None,
-        help="held-out real sprites (.npz, course .npy or folder); default: fresh sprites "
-        "from the embedded generator when the model was trained on it",
-    )
-    add(
-        "--train-data",
-        metavar="SOURCE",
-        default=None,
-        help="the model's training set, for memorisation distances and the "
-        "independent-pixel baseline; default: rebuilt from the checkpoint's data source",
-    )
-    add(
-        "--pmf-bins",
-        type=positive_int,
-        default=32,
-        help="bins of the per-channel colour PMFs, 1..256 (default: 32, 8 levels each; "
-        "256 counts a colour a few levels off the palette as a different colour)",
-    )
-    add(
-        "--joint-bins",
-        type=positive_int,
-        default=32,
-        help="bins per axis of the joint-channel histograms, 1..256 (default: 32)",
+    # (flag, type, default, help[, metavar]); the bins are checked against 256 in run.
+    add_options(
+        add,
+        [
+            (
+                "--n",
+                positive_int,
+                DEFAULT_N,
+                f"number of samples, split evenly over classes (default: {DEFAULT_N})",
+            ),
+            (
+                "--seed",
+                int,
+                0,
+                "seeds sampling, held-out sprites, baselines and KID subsets (default: 0)",
+            ),
+            ("--device", None, "cpu", "auto, cpu, cuda or mps (default: cpu)"),
+            ("--batch-size", positive_int, 500, "samples drawn per sampler call (default: 500)"),
+            (
+                "--classifier",
+                None,
+                None,
+                "sprite classifier weights (default: data/classifier/sprite_classifier16.pt)",
+                "PATH",
+            ),
+            (
+                "--reference",
+                None,
+                None,
+                "held-out real sprites (.npz, course .npy or folder); default: fresh sprites "
+                "from the embedded generator when the model was trained on it",
+                "SOURCE",
+            ),
+            (
+                "--train-data",
+                None,
+                None,
+                "the model's training set, for memorisation distances and the "
+                "independent-pixel baseline; default: rebuilt from the checkpoint's data source",
+                "SOURCE",
+            ),
+            (
+                "--pmf-bins",
+                positive_int,
+                32,
+                "bins of the per-channel colour PMFs, 1..256 (default: 32, 8 levels each; "
+                "256 counts a colour a few levels off the palette as a different colour)",
+            ),
+            (
+                "--joint-bins",
+                positive_int,
+                32,
+                "bins per axis of the joint-channel histograms, 1..256 (default: 32)",
+            ),
+        ],
     )
     add("--per-class", action="store_true", help="also print one table per class")
     add("--json", action="store_true", help="print the full report as JSON on stdout")
@@ -113,7 +119,7 @@ def register(subparsers):
 
 def run(args):
     from diffprob.diffusion.checkpoint import Checkpoint, resolve_checkpoint_path
-    from diffprob.diffusion.training.train import resolve_device
+    from diffprob.diffusion.device import resolve_device
     from diffprob.errors import CheckpointError
     from diffprob.evaluation.evaluate import evaluate
 
@@ -136,19 +142,14 @@ def run(args):
     out = None if args.output is None else output_path(args.output, args.output, inputs=inputs)
     report = evaluate(
         ckpt,
-        n=args.n,
         guidance=args.guidance,
         sampler=args.sampler,
         steps=args.steps,
         eta=args.eta,
         spacing=args.spacing,
-        seed=args.seed,
+        **option_values(args, "n", "seed", "classifier", "pmf_bins", "joint_bins", "batch_size"),
         reference=reference,
         train=train,
-        classifier=args.classifier,
-        pmf_bins=args.pmf_bins,
-        joint_bins=args.joint_bins,
-        batch_size=args.batch_size,
         device=device,
         progress=True,
     )

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 from pathlib import Path
 
-from ._common import output_path, print_json
+from ._common import (
+    add_alpha_option,
+    add_bins_and_space,
+    add_verb,
+    inputs_label,
+    load_counted_images,
+    output_path,
+    print_json,
+)
 
 EPILOG = """\
 examples:
@@ -20,7 +27,8 @@ CSV columns: bin, then for each channel C in order C_count,C_pmf,C_cdf
 
 
 def register(subparsers):
-    parser = subparsers.add_parser(
+    parser = add_verb(
+        subparsers,
         "hist",
         help="per-channel PMF/CDF, moments and entropy of images (pooled)",
         description=(
@@ -30,7 +38,6 @@ def register(subparsers):
             "0..179 (degrees/2), S and V in 0..255; lab has L*255/100 and a, b offset by 128."
         ),
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "images",
@@ -39,18 +46,12 @@ def register(subparsers):
         help="image files and/or folders (a folder contributes its image files, "
         "sorted by name, not recursing)",
     )
-    parser.add_argument(
-        "--bins",
-        type=int,
-        default=256,
-        help="bins per channel, 1..256, spanning each channel's range (default: 256)",
+    add_bins_and_space(
+        parser,
+        bins_help="bins per channel, 1..256, spanning each channel's range (default: 256)",
+        space_help="colour space (default: rgb)",
     )
-    parser.add_argument(
-        "--space",
-        choices=["rgb", "hsv", "lab", "gray"],
-        default="rgb",
-        help="colour space (default: rgb)",
-    )
+    add_alpha_option(parser)
     parser.add_argument(
         "--plot", metavar="PLOT", default=None, help="write a figure of each channel's PMF and CDF"
     )
@@ -69,7 +70,11 @@ def register(subparsers):
 
 
 def write_csv(path: Path, hists) -> None:
-    """One row per bin: bin, then ``C_count,C_pmf,C_cdf`` for each channel C."""
+    """One row per bin: bin, then ``C_count,C_pmf,C_cdf`` for each channel C.
+
+    A channel with fewer bins than the others (hue has 180 codes) leaves its cells
+    empty in the rows past its last bin.
+    """
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
         header = ["bin"]
@@ -79,6 +84,9 @@ def write_csv(path: Path, hists) -> None:
         for k in range(hists.bins):
             row = [k]
             for c in range(len(hists.channels)):
+                if k >= hists.channel_bins[c]:
+                    row += ["", "", ""]
+                    continue
                 row += [
                     int(hists.counts[c, k]),
                     repr(float(hists.pmf[c, k])),
@@ -90,11 +98,11 @@ def write_csv(path: Path, hists) -> None:
 def run(args) -> int:
     from diffprob.errors import ParameterError
     from diffprob.stats.histograms import channel_histograms, check_bins
-    from diffprob.stats.io import image_paths, load_image
+    from diffprob.stats.io import image_paths
 
     check_bins(args.bins)
     paths = image_paths(args.images)
-    images = [load_image(p) for p in paths]
+    images = load_counted_images(paths, args.alpha)
     plot_path = csv_path = None
     if args.plot is not None:
         plot_path = output_path(args.plot, args.plot, inputs=paths)
@@ -109,7 +117,7 @@ def run(args) -> int:
     if plot_path is not None:
         from diffprob.plot.statistics import plot_channel_histograms, save_figure
 
-        what = paths[0].name if len(paths) == 1 else f"{len(paths)} images"
+        what = inputs_label(paths)
         fig = plot_channel_histograms(
             hists,
             title=f"{what}: {hists.space.upper()} channel distributions, "
@@ -123,11 +131,15 @@ def run(args) -> int:
                 "inputs": [str(p) for p in paths],
                 "space": hists.space,
                 "bins": hists.bins,
+                "channel_bins": dict(zip(hists.channels, hists.channel_bins, strict=True)),
                 "channels": list(hists.channels),
                 "n_images": hists.n_images,
                 "n_pixels": hists.n_pixels,
                 "stats": hists.stats(),
-                "counts": {name: hists.counts[c] for c, name in enumerate(hists.channels)},
+                "counts": {
+                    name: hists.counts[c, : hists.channel_bins[c]]
+                    for c, name in enumerate(hists.channels)
+                },
                 "csv": csv_path,
                 "plot": plot_path,
             }

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from ._common import output_path, print_json
+from ._common import (
+    add_alpha_option,
+    add_bins_and_space,
+    add_verb,
+    inputs_label,
+    load_counted_images,
+    output_path,
+    print_json,
+)
 
 EPILOG = """\
 examples:
@@ -19,7 +26,8 @@ figure per conditioning channel: rb.png -> rb_given_R.png.
 
 
 def register(subparsers):
-    parser = subparsers.add_parser(
+    parser = add_verb(
+        subparsers,
         "joint",
         help="joint/conditional histogram of two channels, correlation, mutual information",
         description=(
@@ -28,22 +36,18 @@ def register(subparsers):
             "conditional distributions P(Y | X = v) asked for with --given."
         ),
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "images", metavar="IMG", nargs="+", help="image file(s) or folder(s); several are pooled"
     )
     parser.add_argument("--x", default="R", help="channel on the X axis (default: R)")
     parser.add_argument("--y", default="G", help="channel on the Y axis (default: G)")
-    parser.add_argument(
-        "--bins", type=int, default=256, help="bins per axis, 1..256 (default: 256)"
+    add_bins_and_space(
+        parser,
+        bins_help="bins per axis, 1..256 (default: 256)",
+        space_help="colour space the channels belong to (default: rgb)",
     )
-    parser.add_argument(
-        "--space",
-        choices=["rgb", "hsv", "lab", "gray"],
-        default="rgb",
-        help="colour space the channels belong to (default: rgb)",
-    )
+    add_alpha_option(parser)
     parser.add_argument(
         "--given",
         metavar="C=V",
@@ -86,7 +90,7 @@ def run(args) -> int:
     from diffprob.errors import ParameterError
     from diffprob.stats.colorspaces import get_space
     from diffprob.stats.histograms import check_bins, level_to_bin
-    from diffprob.stats.io import image_paths, load_image
+    from diffprob.stats.io import image_paths
     from diffprob.stats.joint import joint_histogram
 
     check_bins(args.bins)
@@ -104,7 +108,7 @@ def run(args) -> int:
             raise ParameterError(f"--given {text}: {channel} values are in [0, {levels})")
         givens.append((text, "x" if channel == x_name else "y", channel, value))
     paths = image_paths(args.images)
-    images = [load_image(p) for p in paths]
+    images = load_counted_images(paths, args.alpha)
     plot_path = None
     cond_paths = {}  # axis -> figure of the conditionals given that channel
     if args.plot is not None:
@@ -150,7 +154,7 @@ def run(args) -> int:
     if plot_path is not None:
         from diffprob.plot.statistics import plot_conditionals, plot_joint_histogram, save_figure
 
-        what = paths[0].name if len(paths) == 1 else f"{len(paths)} images"
+        what = inputs_label(paths)
         save_figure(
             plot_joint_histogram(
                 joint,
@@ -191,7 +195,7 @@ def run(args) -> int:
             }
         )
         return 0
-    name = paths[0].name if len(paths) == 1 else f"{len(paths)} images"
+    name = inputs_label(paths)
     print(
         f"{name}: {joint.space} {joint.x} vs {joint.y}, {joint.bins} bins, "
         f"{joint.n_pixels:,} pixels"

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import math
 from pathlib import Path
 
-from ._common import finite_float, output_path, print_json
+from ._common import add_verb, finite_float, output_path, print_json
 
 EPILOG = """\
 examples:
@@ -17,7 +16,8 @@ examples:
 
 
 def register(subparsers):
-    parser = subparsers.add_parser(
+    parser = add_verb(
+        subparsers,
         "noise",
         help="add Gaussian noise N(mean, var) to an image",
         description=(
@@ -27,7 +27,6 @@ def register(subparsers):
             "Prints the measured noise statistics."
         ),
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("image", metavar="IMG", help="input image (any format OpenCV reads)")
     parser.add_argument(
@@ -46,7 +45,7 @@ def register(subparsers):
         "--seed",
         type=int,
         default=None,
-        help="random seed for a reproducible result (default: fresh entropy)",
+        help="random seed for a reproducible result (default: a fresh one, printed so the run can be repeated)",
     )
     parser.add_argument(
         "--no-clip",
@@ -82,11 +81,11 @@ def run(args) -> int:
     from diffprob.errors import ParameterError
     from diffprob.stats.io import load_image, save_image, to_uint8
     from diffprob.stats.noise import add_gaussian_noise
+    from diffprob.util.seeds import resolve_seed
 
     if args.var < 0:
         raise ParameterError(f"--var must be >= 0, got {args.var}")
-    if args.seed is not None and args.seed < 0:
-        raise ParameterError(f"--seed must be >= 0, got {args.seed}")
+    seed = resolve_seed(args.seed, "--seed")
     src = Path(args.image)
     image = load_image(src)
     default = f"{src.stem}_noisy_m{args.mean:g}_v{args.var:g}.png"
@@ -97,7 +96,7 @@ def run(args) -> int:
         if plot_path.resolve() == out.resolve():
             raise ParameterError(f"--plot and the output image are the same file: {out}")
 
-    result = add_gaussian_noise(image, args.mean, args.var, clip=args.clip, rng=args.seed)
+    result = add_gaussian_noise(image, args.mean, args.var, clip=args.clip, rng=seed)
     stored = to_uint8(result.image)
     stored_noise = (stored.astype(np.int16) - image) / 255.0
     summary = {
@@ -106,7 +105,7 @@ def run(args) -> int:
         "shape": list(image.shape),
         "mean": args.mean,
         "var": args.var,
-        "seed": args.seed,
+        "seed": seed,
         "clip": args.clip,
         "noise_mean": float(result.noise.mean(dtype=np.float64)),
         "noise_var": float(result.noise.var(dtype=np.float64)),
@@ -126,7 +125,7 @@ def run(args) -> int:
             args.var,
             noisy=stored,
             title=f"{src.name}: N(mean={args.mean:g}, var={args.var:g})"
-            f" stored in 8 bits, seed={args.seed}",
+            f" stored in 8 bits, seed={seed}",
         )
         save_figure(fig, plot_path)
         summary["plot"] = str(plot_path)
@@ -137,7 +136,7 @@ def run(args) -> int:
         h, w, _ = image.shape
         print(
             f"{src.name}: {w}x{h}, noise N(mean={args.mean:g}, var={args.var:g}), "
-            f"std {math.sqrt(args.var):.4g}, seed {args.seed}"
+            f"std {math.sqrt(args.var):.4g}, seed {seed}"
         )
         print(f"  drawn noise:  mean {summary['noise_mean']:+.5f}  var {summary['noise_var']:.5f}")
         print(
@@ -145,7 +144,7 @@ def run(args) -> int:
             f"var {summary['stored_noise_var']:.5f}  (after clipping and 8-bit rounding)"
         )
         print(
-            f"  pixels at 0: {summary['fraction_at_0']:.2%}   "
+            f"  measured, values at 0: {summary['fraction_at_0']:.2%}   "
             f"at 255: {summary['fraction_at_255']:.2%}"
         )
         if not args.clip:

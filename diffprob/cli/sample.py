@@ -8,11 +8,11 @@ from pathlib import Path
 
 from ._common import (
     add_sampling_arguments,
-    check_sampling_arguments,
     info,
     output_path,
     positive_int,
     print_json,
+    sampler_config_from_args,
 )
 
 EPILOG = """\
@@ -199,21 +199,18 @@ def run(args) -> int:
     import numpy as np
     import torch
 
+    from diffprob.diffusion.device import resolve_device
+    from diffprob.diffusion.guidance import parse_context, per_class_context
+    from diffprob.diffusion.inpainting import inpaint
     from diffprob.diffusion.model_range import from_model_range
-    from diffprob.diffusion.sampling import (
-        inpaint,
-        make_sampler,
-        parse_context,
-        per_class_context,
-        sample,
-    )
-    from diffprob.diffusion.training.train import resolve_device
+    from diffprob.diffusion.samplers.factory import make_sampler
+    from diffprob.diffusion.sampling import sample
     from diffprob.errors import ParameterError
     from diffprob.sprites.grid import make_grid
     from diffprob.stats.io import save_image
 
     # -- validate everything before writing anything ------------------------------------
-    check_sampling_arguments(args)
+    config = sampler_config_from_args(args)
     if args.seed is not None and args.seed < 0:
         raise ParameterError(f"--seed must be >= 0, got {args.seed}")
     if (args.inpaint is None) != (args.mask is None):
@@ -243,11 +240,9 @@ def run(args) -> int:
     ckpt_path, ckpt, model, schedule = _load_checkpoint(args.ckpt, device)
     class_names = ckpt.class_names
     n_cfeat = model.config.n_cfeat
-    if args.inpaint is not None and args.sampler == "dpmpp-2m":
-        raise ParameterError("--inpaint needs --sampler ddpm or ddim (dpmpp-2m is multistep)")
-    step_maker = make_sampler(
-        schedule, args.sampler, steps=args.steps, eta=args.eta, spacing=args.spacing
-    )
+    if args.inpaint is not None:
+        config.check_inpainting("--inpaint")
+    n_steps = len(make_sampler(schedule, config).timesteps)  # also checks steps <= T
     if args.per_class is not None:
         n, ncols = args.per_class * n_cfeat, args.ncols or args.per_class
         context = per_class_context(n_cfeat, args.per_class)
@@ -268,24 +263,17 @@ def run(args) -> int:
     # -- sample ---------------------------------------------------------------------------
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     generator = torch.Generator().manual_seed(seed)
-    n_steps = len(step_maker.timesteps)
     every = 0
     if "--gif" in extra:
         every = args.gif_every or max(1, round(n_steps * (2 if args.inpaint else 1) / 40))
     common = dict(
-        sampler=args.sampler,
-        steps=args.steps,
-        eta=args.eta,
         context=context,
-        guidance=args.guidance,
+        config=config,
         generator=generator,
         device=device,
         trajectory_every=every,
         progress=args.progress,
         class_names=class_names,
-        clip_x0=args.clip_x0,
-        variance=args.variance,
-        spacing=args.spacing,
     )
     start = time.perf_counter()
     if args.inpaint is not None:
@@ -347,14 +335,14 @@ def run(args) -> int:
     else:
         what = f"context {context_desc!r}" if context_desc else "unconditional"
         sampler = {
-            "ddim": f"DDIM {n_steps} steps, eta {args.eta:g}",
-            "ddpm": f"DDPM {n_steps} steps ({args.variance} variance)",
+            "ddim": f"DDIM {n_steps} steps, eta {config.eta:g}",
+            "ddpm": f"DDPM {n_steps} steps ({config.variance} variance)",
             "dpmpp-2m": f"DPM-Solver++(2M) {n_steps} steps",
-        }[args.sampler] + ("" if args.spacing == "uniform" else f", {args.spacing} spacing")
+        }[config.sampler] + ("" if config.spacing == "uniform" else f", {config.spacing} spacing")
         verb = "inpainted" if args.inpaint else "sampled"
         print(
             f"{verb} {n} images in {seconds:.1f} s on {device}: {sampler}, {what}, "
-            f"guidance {args.guidance:g}, seed {seed}"
+            f"guidance {config.guidance:g}, seed {seed}"
         )
         for key in ("output", "gif", "npz"):
             if key in settings:

@@ -3,34 +3,68 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
+
+from diffprob.diffusion.training.config import DEFAULT_STEPS, LR_DECAYS, PRECISIONS, TrainConfig
+from diffprob.diffusion.training.run_folder import (
+    ARGS_FILE,
+    CONFIG_FILE,
+    INFERENCE_CHECKPOINT,
+    LAST_CHECKPOINT,
+    LOSS_LOG,
+    LOSS_PLOT,
+    PREVIEWS,
+)
 
 from ._common import finite_float, info, non_negative_int, positive_int, print_json
 
-EPILOG = """\
+EPILOG = f"""\
 examples:
   diffprob train --config sprite --steps 6000 --out runs/sprite
   diffprob train --out runs/sprite --resume   # after Ctrl-C: same options, same run
   diffprob train --config sprite --steps 6000 --mixed-precision bf16   # ~2x on CPUs with AMX
   diffprob train --data sprites_1788_16x16.npy --config course --epochs 32 --batch-size 100
   diffprob train --config tiny --steps 200 --device cpu --no-progress --out runs/try
-  diffprob train --zero-terminal-snr --prediction-type v_prediction --steps 30000 \
+  diffprob train --zero-terminal-snr --prediction-type v_prediction --steps 30000 \\
       --init-from data/checkpoints/sprites16.pt --out runs/vpred   # fine-tune
   torchrun --nproc_per_node 4 -m diffprob train --config course --steps 20000 --out runs/ddp
 
-The run folder holds last.pt (full training state, every --checkpoint-every steps,
-at the end and on Ctrl-C), model.pt (EMA weights only, for sampling), loss.csv,
-loss.png, previews/step_*.png, config.json and train_args.json. Ctrl-C saves and
+The run folder holds {LAST_CHECKPOINT} (full training state, every --checkpoint-every steps,
+at the end and on Ctrl-C), {INFERENCE_CHECKPOINT} (EMA weights only, for sampling), {LOSS_LOG},
+{LOSS_PLOT}, {PREVIEWS}/step_*.png, {CONFIG_FILE} and {ARGS_FILE}. Ctrl-C saves and
 exits with 130; --resume continues exactly where it stopped, taking every data, model
-and optimisation option not given on its command line from train_args.json (give
+and optimisation option not given on its command line from {ARGS_FILE} (give
 --steps or --epochs to train a finished run further). --batch-size is the global
 batch: under torchrun each of N processes takes batch/N examples of it.
 --init-from starts a new run from a trained checkpoint's (EMA) weights: same model
 config, fresh optimizer and learning-rate schedule, any schedule and prediction type.
 """
 
+# TrainConfig's field defaults: the one source of every training default shown or used here.
+TRAIN_DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
+# The TrainConfig fields a run is defined by (saved in train_args.json), and those that may
+# change when it is resumed (RESUMABLE_CHANGES; given afresh each time, with defaults).
+TRAIN_OPTIONS = (
+    "steps",
+    "epochs",
+    "batch_size",
+    "lr",
+    "weight_decay",
+    "warmup_steps",
+    "lr_decay",
+    "ema_decay",
+    "context_dropout",
+    "t_max",
+    "grad_clip",
+    "mixed_precision",
+    "seed",
+)
+RUN_SETTINGS = ("checkpoint_every", "preview_every", "log_every")
+
 # The options a run is defined by, with their defaults. `--resume` reads the values a run
 # was started with from RUN_DIR/train_args.json, so that the user does not have to repeat
-# them (the argparse defaults are None to tell "not given" from "given the default").
+# them (their argparse defaults are None, argparse's own, to tell "not given" from "given
+# the default").
 RUN_OPTIONS = {
     "data": "sprites",
     "n_data": None,
@@ -45,24 +79,19 @@ RUN_OPTIONS = {
     "zero_terminal_snr": False,
     "prediction_type": "epsilon",
     "init_from": None,
-    "steps": None,
-    "epochs": None,
-    "batch_size": 64,
-    "lr": 1e-3,
-    "weight_decay": 0.0,
-    "warmup_steps": 200,
-    "lr_decay": "cosine",
-    "ema_decay": 0.999,
-    "context_dropout": 0.1,
-    "t_max": None,
-    "grad_clip": 1.0,
-    "mixed_precision": "auto",
-    "seed": 0,
+    **{name: TRAIN_DEFAULTS[name] for name in TRAIN_OPTIONS},
 }
-ARGS_FILE = "train_args.json"
+
+
+def _number(value: float) -> str:
+    """A default as people write it: 0.999, 1, 0 and 1e-3 (not 0.001)."""
+    plain = f"{value:g}"
+    short = f"{value:.0e}".replace("e-0", "e-").replace("e+0", "e")
+    return short if len(short) < len(plain) and float(short) == value else plain
 
 
 def register(subparsers):
+    d = TRAIN_DEFAULTS
     parser = subparsers.add_parser(
         "train",
         help="train a class-conditional sprite diffusion model",
@@ -80,7 +109,6 @@ def register(subparsers):
     data = parser.add_argument_group("data")
     data.add_argument(
         "--data",
-        default=None,
         metavar="SOURCE",
         help="'sprites' (the embedded generator, default), a data set .npz, the course's "
         "sprites_*.npy, or a folder with one sub-folder of images per class",
@@ -88,14 +116,12 @@ def register(subparsers):
     data.add_argument(
         "--n-data",
         type=positive_int,
-        default=None,
         metavar="N",
         help="number of training sprites (generator default 20000; files: all, or a random subset)",
     )
     data.add_argument(
         "--data-seed",
         type=non_negative_int,
-        default=None,
         metavar="N",
         help="seed of the sprite generator / subset (default 0)",
     )
@@ -103,7 +129,6 @@ def register(subparsers):
     model = parser.add_argument_group("model and schedule")
     model.add_argument(
         "--config",
-        default=None,
         metavar="NAME",
         help="model configuration: tiny, small, sprite (default) or course",
     )
@@ -111,58 +136,49 @@ def register(subparsers):
         "--image-size",
         type=int,
         choices=(16, 32),
-        default=None,
         help="image side in pixels (default: the config's, 16)",
     )
     model.add_argument(
         "--n-feat",
         type=positive_int,
-        default=None,
         metavar="F",
         help="override the config's width (channels of the first level)",
     )
     model.add_argument(
         "--time-embedding",
         choices=("mlp", "sinusoidal"),
-        default=None,
         help="override the config's time embedding",
     )
     model.add_argument(
         "--architecture",
         choices=("course", "ddpm"),
-        default=None,
         help="override the config's network: the course's ContextUnet or the DDPM-style "
         "U-Net (embedding in every block, attention)",
     )
     model.add_argument(
         "--schedule",
         choices=("linear", "cosine"),
-        default=None,
         help="noise schedule (default linear, 1e-4 -> 0.02 as in the course)",
     )
     model.add_argument(
         "--timesteps",
         type=positive_int,
-        default=None,
         metavar="T",
         help="number of diffusion steps T (default 500)",
     )
     model.add_argument(
         "--zero-terminal-snr",
         action=argparse.BooleanOptionalAction,
-        default=None,
         help="rescale the schedule so that alpha_bar_T = 0 (Lin et al. 2024; needs "
         "--prediction-type v_prediction)",
     )
     model.add_argument(
         "--prediction-type",
         choices=("epsilon", "v_prediction"),
-        default=None,
         help="what the network predicts: the noise (default) or the velocity v",
     )
     model.add_argument(
         "--init-from",
-        default=None,
         metavar="CKPT",
         help="start from this checkpoint's weights (fine-tuning; same model config)",
     )
@@ -170,56 +186,54 @@ def register(subparsers):
     opt = parser.add_argument_group("optimisation")
     length = opt.add_mutually_exclusive_group()
     length.add_argument(
-        "--steps", type=positive_int, default=None, help="optimizer steps (default 5000)"
+        "--steps", type=positive_int, help=f"optimizer steps (default {DEFAULT_STEPS})"
     )
     length.add_argument(
         "--epochs",
         type=positive_int,
-        default=None,
         help="passes over the data (instead of --steps)",
     )
     opt.add_argument(
         "--batch-size",
         type=positive_int,
-        default=None,
         metavar="B",
-        help="global batch size (default 64)",
+        help=f"global batch size (default {d['batch_size']})",
     )
-    opt.add_argument("--lr", type=finite_float, default=None, help="peak learning rate (1e-3)")
+    opt.add_argument("--lr", type=finite_float, help=f"peak learning rate ({_number(d['lr'])})")
     opt.add_argument(
-        "--weight-decay", type=finite_float, default=None, help="AdamW weight decay (default 0)"
+        "--weight-decay",
+        type=finite_float,
+        help=f"AdamW weight decay (default {_number(d['weight_decay'])})",
     )
     opt.add_argument(
         "--warmup-steps",
         type=non_negative_int,
-        default=None,
         metavar="N",
-        help="linear learning-rate warm-up steps (default 200)",
+        help=f"linear learning-rate warm-up steps (default {d['warmup_steps']})",
     )
     opt.add_argument(
         "--lr-decay",
-        choices=("cosine", "linear", "constant"),
-        default=None,
-        help="decay after warm-up (default cosine, to 2%% of --lr)",
+        choices=LR_DECAYS,
+        help=f"decay after warm-up (default {d['lr_decay']}, "
+        f"to {_number(100 * d['min_lr_ratio'])}%% of --lr)",
     )
     opt.add_argument(
         "--ema-decay",
         type=finite_float,
-        default=None,
         metavar="D",
-        help="EMA decay in [0, 1) (default 0.999, with warm-up)",
+        help=f"EMA decay in [0, 1) (default {_number(d['ema_decay'])}"
+        + (", with warm-up)" if d["ema_warmup"] else ")"),
     )
     opt.add_argument(
         "--context-dropout",
         type=finite_float,
-        default=None,
         metavar="P",
-        help="probability of the null context per sample (default 0.1)",
+        help="probability of the null context per sample "
+        f"(default {_number(d['context_dropout'])})",
     )
     opt.add_argument(
         "--t-max",
         type=positive_int,
-        default=None,
         metavar="T",
         help="draw t from 1..T only: a low-noise expert for the last sampling steps "
         "(see 'diffprob experts'; default: all timesteps)",
@@ -227,20 +241,16 @@ def register(subparsers):
     opt.add_argument(
         "--grad-clip",
         type=finite_float,
-        default=None,
         metavar="NORM",
-        help="gradient-norm clipping (default 1; 0 disables)",
+        help=f"gradient-norm clipping (default {_number(d['grad_clip'])}; 0 disables)",
     )
     opt.add_argument(
         "--mixed-precision",
-        choices=("auto", "bf16", "fp16", "off"),
-        default=None,
+        choices=PRECISIONS,
         help="autocast on CUDA (auto: bf16 if supported, else fp16 + grad scaler; "
         "with TF32 products); off: float32 throughout",
     )
-    opt.add_argument(
-        "--seed", type=non_negative_int, default=None, help="seed of weights, data order, noise"
-    )
+    opt.add_argument("--seed", type=non_negative_int, help="seed of weights, data order, noise")
 
     run_group = parser.add_argument_group("run")
     run_group.add_argument(
@@ -258,34 +268,33 @@ def register(subparsers):
     run_group.add_argument(
         "--resume",
         action="store_true",
-        help="continue from RUN_DIR/last.pt with the options it was started with "
+        help=f"continue from RUN_DIR/{LAST_CHECKPOINT} with the options it was started with "
         "(--steps/--epochs may change)",
     )
-    run_group.add_argument(
-        "--checkpoint-every",
-        type=non_negative_int,
-        default=500,
-        metavar="N",
-        help="write RUN_DIR/last.pt every N steps (default 500; 0: end only)",
-    )
-    run_group.add_argument(
-        "--preview-every",
-        type=non_negative_int,
-        default=0,
-        metavar="N",
-        help="write a sample grid every N steps (default 0: at the end only)",
-    )
-    run_group.add_argument(
-        "--log-every",
-        type=positive_int,
-        default=50,
-        metavar="N",
-        help="loss.csv row (and log line with --no-progress) every N steps (default 50)",
-    )
+    for name, kind, text in (  # RUN_SETTINGS: resumable, so given afresh on every call
+        (
+            "checkpoint_every",
+            non_negative_int,
+            f"write RUN_DIR/{LAST_CHECKPOINT} every N steps "
+            f"(default {d['checkpoint_every']}; 0: end only)",
+        ),
+        (
+            "preview_every",
+            non_negative_int,
+            f"write a sample grid every N steps (default {d['preview_every']}: at the end only)",
+        ),
+        (
+            "log_every",
+            positive_int,
+            f"{LOSS_LOG} row (and log line with --no-progress) every N steps "
+            f"(default {d['log_every']})",
+        ),
+    ):
+        flag = "--" + name.replace("_", "-")
+        run_group.add_argument(flag, type=kind, default=d[name], metavar="N", help=text)
     run_group.add_argument(
         "--threads",
         type=positive_int,
-        default=None,
         metavar="N",
         help="CPU threads for torch (default: torch's choice; 1 is best on a busy machine)",
     )
@@ -300,29 +309,14 @@ def register(subparsers):
 
 def _build(args):
     """Validate everything and build (data, model config, train config, schedule)."""
+    from diffprob.diffusion.device import resolve_device
     from diffprob.diffusion.models.unet import get_config
     from diffprob.diffusion.schedule import NoiseSchedule
-    from diffprob.diffusion.training.train import TrainConfig, resolve_device
     from diffprob.sprites.dataset import load_sprite_data
 
-    train_config = TrainConfig(
-        steps=args.steps,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        warmup_steps=args.warmup_steps,
-        lr_decay=args.lr_decay,
-        ema_decay=args.ema_decay,
-        context_dropout=args.context_dropout,
-        t_max=args.t_max,
-        grad_clip=args.grad_clip or None,
-        mixed_precision=args.mixed_precision,
-        seed=args.seed,
-        checkpoint_every=args.checkpoint_every,
-        preview_every=args.preview_every,
-        log_every=args.log_every,
-    )
+    settings = {name: getattr(args, name) for name in TRAIN_OPTIONS + RUN_SETTINGS}
+    settings["grad_clip"] = settings["grad_clip"] or None  # --grad-clip 0: no clipping
+    train_config = TrainConfig(**settings)
     schedule = NoiseSchedule(
         args.timesteps,
         args.schedule,
@@ -385,9 +379,10 @@ def run(args):
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ParameterError(f"--out {str(out)!r} exists and is not a folder")
-    if not args.resume and (out / "last.pt").exists():
+    if not args.resume and (out / LAST_CHECKPOINT).exists():
         raise ParameterError(
-            f"{str(out / 'last.pt')!r} exists; pass --resume to continue it or choose another --out"
+            f"{str(out / LAST_CHECKPOINT)!r} exists; "
+            "pass --resume to continue it or choose another --out"
         )
     _fill_run_options(args, out)
     data, model_config, train_config, schedule = _build(args)
@@ -420,8 +415,8 @@ def run(args):
     last = result.history[-1] if result.history else {}
     summary = {
         "run_dir": str(out),
-        "checkpoint": str(out / "last.pt"),
-        "inference_checkpoint": str(out / "model.pt"),
+        "checkpoint": str(out / LAST_CHECKPOINT),
+        "inference_checkpoint": str(out / INFERENCE_CHECKPOINT),
         "step": ckpt.step,
         "epoch": ckpt.epoch,
         "loss": last.get("loss"),
@@ -435,6 +430,8 @@ def run(args):
     else:
         loss = "n/a" if summary["loss"] is None else f"{summary['loss']:.4f}"
         print(f"trained {ckpt.step} steps (epoch {ckpt.epoch}), final loss {loss}")
-        print(f"checkpoint: {out / 'last.pt'}  inference weights: {out / 'model.pt'}")
+        print(
+            f"checkpoint: {out / LAST_CHECKPOINT}  inference weights: {out / INFERENCE_CHECKPOINT}"
+        )
     info(f"run folder: {out}")
     return 0

@@ -21,7 +21,13 @@ from diffprob.diffusion.schedule import NoiseSchedule, ScheduleConfig
 from diffprob.errors import CheckpointError, DiffprobError
 from diffprob.util.paths import data_path
 
-__all__ = ["Checkpoint", "load_model", "default_checkpoint_path", "FORMAT_VERSION"]
+__all__ = [
+    "Checkpoint",
+    "load_model",
+    "default_checkpoint_path",
+    "describe_mismatch",
+    "FORMAT_VERSION",
+]
 
 FORMAT_NAME = "diffprob-checkpoint"
 FORMAT_VERSION = 1
@@ -56,7 +62,19 @@ def resolve_checkpoint_path(path=None) -> Path:
     return shipped
 
 
-def _describe_mismatch(kind: str, saved: dict, wanted: dict) -> str | None:
+def describe_mismatch(kind: str, saved: dict, wanted: dict) -> str | None:
+    """``"<kind> mismatch: key=<saved> in the checkpoint but <wanted> requested; ..."``.
+
+    One clause per key whose values differ (a key missing on one side counts as None);
+    None when the two agree.
+
+    Examples
+    --------
+    >>> describe_mismatch("model config", {"n_feat": 8, "name": "a"}, {"n_feat": 32, "name": "a"})
+    'model config mismatch: n_feat=8 in the checkpoint but 32 requested'
+    >>> describe_mismatch("schedule", {"T": 50}, {"T": 50}) is None
+    True
+    """
     keys = sorted(set(saved) | set(wanted))
     diffs = [
         f"{key}={saved.get(key)!r} in the checkpoint but {wanted.get(key)!r} requested"
@@ -89,7 +107,7 @@ class Checkpoint:
     train_config : dict or None
         :meth:`TrainConfig.to_dict` of the run that wrote it.
     rng_state : dict or None
-        Random-number state (see :mod:`diffprob.diffusion.training.train`).
+        Random-number state (see :mod:`diffprob.diffusion.training.data`).
     metadata : dict
         Free-form extras (wall time, device, library versions, ...).
     experts : list of dict or None
@@ -265,7 +283,7 @@ class Checkpoint:
         if isinstance(model_config, UNetConfig):
             model_config = model_config.to_dict()
         # Through UNetConfig: fields added later (architecture) take their defaults.
-        problems = [_describe_mismatch("model config", self.unet_config.to_dict(), model_config)]
+        problems = [describe_mismatch("model config", self.unet_config.to_dict(), model_config)]
         if schedule_config is not None:
             if hasattr(schedule_config, "to_dict"):
                 schedule_config = schedule_config.to_dict()
@@ -274,11 +292,11 @@ class Checkpoint:
                 saved_schedule = ScheduleConfig(**self.schedule_config).to_dict()
             except TypeError:
                 saved_schedule = dict(self.schedule_config)
-            problems.append(_describe_mismatch("schedule config", saved_schedule, schedule_config))
+            problems.append(describe_mismatch("schedule config", saved_schedule, schedule_config))
         if train_config is not None and self.train_config is not None:
             saved = {k: v for k, v in self.train_config.items() if k not in ignore_train_keys}
             wanted = {k: v for k, v in train_config.items() if k not in ignore_train_keys}
-            problems.append(_describe_mismatch("training config", saved, wanted))
+            problems.append(describe_mismatch("training config", saved, wanted))
         problems = [p for p in problems if p]
         if problems:
             raise CheckpointError("cannot resume from this checkpoint: " + "; ".join(problems))

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from scipy import special, stats
 
+from diffprob.diffusion.rng import as_generator
 from diffprob.diffusion.schedule import NoiseSchedule
 from diffprob.errors import ParameterError
 
@@ -199,8 +200,6 @@ def forward_steps(
     >>> abs(steps[1].var - 1) < 0.1, steps[1].ks_pvalue > 0.01
     (True, True)
     """
-    from diffprob.diffusion.sampling import as_generator
-
     x0 = torch.as_tensor(np.asarray(x0, dtype=np.float32))
     if x0.numel() == 0 or not torch.isfinite(x0).all():
         raise ParameterError("x0 must be a non-empty array of finite values")

@@ -1,12 +1,17 @@
 """The model measured with the statistics half.
 
-* :mod:`~diffprob.evaluation.divergences` -- distances between PMFs and between
-  feature clouds (TV, JS, W1, FD, KID, nearest neighbours);
+* :mod:`~diffprob.evaluation.divergences` -- distances between PMFs on a common grid:
+  total variation, Jensen--Shannon (bits), Wasserstein-1, joint-histogram TV;
+* :mod:`~diffprob.evaluation.sample_distances` -- distances between sets of samples:
+  Fréchet distance (FD), kernel distance (KID), nearest-neighbour distances;
 * :mod:`~diffprob.evaluation.baselines` -- the models a diffusion model must beat;
 * :mod:`~diffprob.evaluation.classifier` -- the sprite classifier behind accuracy and FD;
 * :mod:`~diffprob.evaluation.denoising_error` -- the network's x0 error per timestep;
 * :mod:`~diffprob.evaluation.diffusion_map` -- a diffusion-map embedding of samples;
-* :mod:`~diffprob.evaluation.evaluate` -- the evaluation report of a model.
+* :mod:`~diffprob.evaluation.evaluate` -- :func:`evaluate`, a model scored against
+  held-out sprites and baselines (its steps in the private ``_real_data`` and
+  ``_scoring``);
+* :mod:`~diffprob.evaluation.report` -- :class:`EvaluationReport`, its result and table.
 
 The public names are also importable from :mod:`diffprob` itself.
 """

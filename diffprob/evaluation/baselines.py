@@ -17,20 +17,9 @@ from __future__ import annotations
 import numpy as np
 
 from diffprob.errors import DataError, ParameterError
+from diffprob.util.validation import check_image_batch
 
 __all__ = ["IndependentPixelModel", "pure_noise"]
-
-
-def _check_images(images) -> np.ndarray:
-    images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim != 4:
-        raise DataError(
-            f"images must be uint8 of shape (n, height, width, channels), "
-            f"got {images.dtype} {images.shape}"
-        )
-    if len(images) == 0:
-        raise DataError("images is empty")
-    return images
 
 
 class IndependentPixelModel:
@@ -80,7 +69,9 @@ class IndependentPixelModel:
     """
 
     def __init__(self, images, labels=None):
-        images = _check_images(images)
+        images = check_image_batch(images, channels=None)
+        if len(images) == 0:
+            raise DataError("images is empty")
         self.image_shape = images.shape[1:]
         self._flat = images.reshape(len(images), -1)
         if labels is None:
@@ -209,4 +200,7 @@ def pure_noise(n: int, size: int = 16, *, channels: int = 3, rng=None) -> np.nda
     if n < 0 or size < 1 or channels < 1:
         raise ParameterError("n must be >= 0 and size, channels >= 1")
     x = np.random.default_rng(rng).standard_normal((n, size, size, channels))
+    # The same mapping as diffprob.diffusion.from_model_range, but in float64:
+    # that function rounds in float32, which moves a few values in a million by one
+    # level, and the shipped numbers were made with this one.
     return np.clip(np.rint((x + 1.0) * 127.5), 0, 255).astype(np.uint8)

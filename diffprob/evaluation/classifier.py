@@ -22,8 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from diffprob.diffusion.model_range import to_model_range
 from diffprob.errors import CheckpointError, DataError, ParameterError
 from diffprob.util.paths import data_path
+from diffprob.util.validation import check_image_batch
 
 __all__ = [
     "SpriteClassifier",
@@ -140,14 +142,11 @@ def _as_input(images) -> torch.Tensor:
         if images.ndim != 4 or images.shape[1] != 3:
             raise ParameterError(f"expected a (N, 3, H, W) tensor, got {tuple(images.shape)}")
         return images.float()
-    images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
-        raise ParameterError(
-            f"expected uint8 images of shape (N, H, W, 3), got {images.dtype} {images.shape}"
-        )
-    # Same mapping as diffprob.sprites.dataset.to_model_range: [0, 255] -> [-1, 1].
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
-    return x / 127.5 - 1.0
+    images = check_image_batch(images, error=ParameterError)
+    x = torch.from_numpy(to_model_range(images))
+    # Channels-last memory, as the network has always been given (a permuted view of
+    # the (N, H, W, 3) array): the convolutions then give the numbers they always gave.
+    return x.contiguous(memory_format=torch.channels_last)
 
 
 def _check_size(model: SpriteClassifier, x: torch.Tensor) -> None:
@@ -223,13 +222,11 @@ def _unpack_data(data):
     else:
         images, labels = data.images, data.labels
         class_names = getattr(data, "class_names", None)
-    images = np.asarray(images)
     labels = np.asarray(labels)
     if labels.ndim == 2:  # one-hot (the course's format)
         labels = labels.argmax(axis=1)
     labels = labels.astype(np.int64)
-    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
-        raise DataError(f"images must be uint8 (N, H, W, 3), got {images.dtype} {images.shape}")
+    images = check_image_batch(images)
     if labels.shape != (len(images),):
         raise DataError(f"{len(labels)} labels for {len(images)} images")
     if len(images) == 0:

@@ -19,10 +19,13 @@ import numpy as np
 import torch
 
 from diffprob.diffusion.model_range import from_model_range, to_model_range
-from diffprob.diffusion.sampling import _model_device, _model_n_cfeat
+from diffprob.diffusion.models.inspect import (
+    model_device as _model_device,
+    model_n_cfeat as _model_n_cfeat,
+)
 from diffprob.diffusion.schedule import NoiseSchedule
-from diffprob.errors import ParameterError
-from diffprob.evaluation.baselines import _check_images
+from diffprob.errors import DataError, ParameterError
+from diffprob.util.validation import check_image_batch
 
 __all__ = ["DenoisingError", "denoising_error"]
 
@@ -159,7 +162,9 @@ def denoising_error(
     >>> (np.abs(err.rms() / err.noise_levels - 1) < 0.02).tolist()
     [True, True]
     """
-    images = _check_images(images)  # uint8: the errors are in its levels
+    images = check_image_batch(images, channels=None)  # uint8: the errors are in its levels
+    if len(images) == 0:
+        raise DataError("images is empty")
     steps = [schedule.check_timestep(t) for t in np.atleast_1d(timesteps).tolist()]
     if not steps or min(steps) < 1:
         raise ParameterError(f"timesteps must be in [1, {schedule.num_timesteps}], got {steps}")

@@ -1,26 +1,24 @@
-"""Distances between distributions and between sets of samples.
+"""Distances between probability mass functions on a common grid.
 
-Three families, each answering a different question about generated images:
+How far a model's colour histograms are from the real ones. For PMFs p and q over
+the same bins (counts are normalised first):
 
-* distances between probability mass functions on a common grid -- how far a
-  model's colour histograms are from the real ones: total variation,
-  Jensen--Shannon divergence (bits), Wasserstein-1, and the total variation
-  between joint (two-channel) histograms;
-* distances between feature sets -- how far the cloud of generated images is
-  from the cloud of real ones in a classifier's feature space: the Fréchet
-  distance (FD, as in FID) and the kernel distance (KID);
-* nearest-neighbour distances from samples to a training set -- whether a model
-  copies its training data (memorisation).
+* :func:`total_variation_distance` -- TV(p, q) = 1/2 sum_k |p_k - q_k|, in [0, 1];
+* :func:`jensen_shannon_divergence` -- JS(p, q) = 1/2 KL(p || m) + 1/2 KL(q || m)
+  with m = (p + q) / 2, in bits, in [0, 1];
+* :func:`wasserstein1_distance` -- W1(p, q) = integral |F_p - F_q|, in grey levels
+  (it knows that neighbouring bins are close; TV and JS do not);
+* :func:`joint_histogram_distance` -- TV between joint (two-channel) PMFs, which
+  sees how colours combine where per-channel PMFs cannot.
 
-Everything here is numpy/scipy; nothing imports torch.
+Distances between sets of samples (FD, KID, nearest neighbours) are in
+:mod:`diffprob.evaluation.sample_distances`. Everything here is numpy/scipy;
+nothing imports torch.
 """
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
-from scipy import linalg
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import wasserstein_distance
 
@@ -31,9 +29,6 @@ __all__ = [
     "jensen_shannon_divergence",
     "wasserstein1_distance",
     "joint_histogram_distance",
-    "frechet_distance",
-    "kernel_distance",
-    "nearest_neighbor_distances",
 ]
 
 
@@ -196,7 +191,7 @@ def joint_histogram_distance(p, q):
     Returns
     -------
     float or numpy.ndarray
-        Distances in [0, 1].
+        One distance in [0, 1] per leading index (a float for a single pair).
 
     Notes
     -----
@@ -214,333 +209,3 @@ def joint_histogram_distance(p, q):
     1.0
     """
     return total_variation_distance(p, q, axis=(-2, -1))
-
-
-def _as_features(x, name) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 2:
-        raise ParameterError(f"{name} must have shape (n_samples, n_features), got {x.shape}")
-    if not np.all(np.isfinite(x)):
-        raise ParameterError(f"{name} contains NaN or infinite values")
-    return x
-
-
-def _feature_pair(a, b, min_samples) -> tuple[np.ndarray, np.ndarray]:
-    a = _as_features(a, "a")
-    b = _as_features(b, "b")
-    if a.shape[1] != b.shape[1]:
-        raise ParameterError(
-            f"a and b must have the same number of features, got {a.shape[1]} and {b.shape[1]}"
-        )
-    if min(len(a), len(b)) < min_samples:
-        raise ParameterError(f"need at least {min_samples} samples in each set")
-    return a, b
-
-
-def frechet_distance(a, b) -> float:
-    """Fréchet distance between Gaussians fitted to two feature sets.
-
-    Parameters
-    ----------
-    a, b : array_like, shape (n_samples, n_features)
-        Feature vectors, e.g. ``extract_features(classifier, images)``. The two
-        sets may differ in size; each needs at least 2 samples.
-
-    Returns
-    -------
-    float
-        The squared Fréchet (2-Wasserstein) distance between N(mu_a, S_a) and
-        N(mu_b, S_b), >= 0.
-
-    Notes
-    -----
-    .. math:: \\mathrm{FD} = \\|\\mu_a - \\mu_b\\|^2 + \\operatorname{tr}\\left(
-              \\Sigma_a + \\Sigma_b - 2 (\\Sigma_a \\Sigma_b)^{1/2}\\right)
-
-    This is FID (Heusel et al., 2017) with the Inception network replaced by
-    whatever produced the features. ``scipy.linalg.sqrtm`` may return tiny
-    imaginary parts for a product of covariance matrices (rounding); they are
-    dropped, and a nearly singular product gets ``1e-6`` added to both
-    diagonals, as in the reference FID code.
-
-    **FD is biased upward for small samples**: the covariance estimates carry
-    sampling noise that adds to the trace term, so two independent sets drawn
-    from the *same* distribution give FD > 0, shrinking roughly like 1/n
-    (Chong & Forsyth, 2020). Compare FD values only at equal sample sizes, and
-    read them against a real-vs-real floor computed at that size.
-    :func:`kernel_distance` is unbiased.
-
-    Examples
-    --------
-    >>> rng = np.random.default_rng(0)
-    >>> a = rng.normal(size=(5000, 2))
-    >>> b = rng.normal(size=(5000, 2)) + [3.0, 4.0]
-    >>> round(frechet_distance(a, b))     # |mu_a - mu_b|^2 = 25
-    25
-    """
-    a, b = _feature_pair(a, b, 2)
-    mu_a, mu_b = a.mean(axis=0), b.mean(axis=0)
-    cov_a = np.atleast_2d(np.cov(a, rowvar=False))
-    cov_b = np.atleast_2d(np.cov(b, rowvar=False))
-    with warnings.catch_warnings():
-        # A singular product (fewer samples than features, constant features) is
-        # expected; sqrtm still returns its square root, and a non-finite one is
-        # retried with the diagonal offset below.
-        warnings.simplefilter("ignore", linalg.LinAlgWarning)
-        covmean = linalg.sqrtm(cov_a @ cov_b)
-        if not np.all(np.isfinite(covmean)):
-            offset = 1e-6 * np.eye(cov_a.shape[0])
-            covmean = linalg.sqrtm((cov_a + offset) @ (cov_b + offset))
-    if np.iscomplexobj(covmean):
-        # Eigenvalues of S_a S_b are real and >= 0 in exact arithmetic; a large
-        # imaginary part would mean the covariances are not what we think.
-        scale = max(1.0, float(np.abs(covmean).max()))
-        if np.abs(covmean.imag).max() > 1e-3 * scale:
-            raise ParameterError("covariance product has a complex square root; check the features")
-        covmean = covmean.real
-    diff = mu_a - mu_b
-    fd = diff @ diff + np.trace(cov_a) + np.trace(cov_b) - 2.0 * np.trace(covmean)
-    return max(float(fd), 0.0)
-
-
-def _polynomial_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return (x @ y.T / x.shape[1] + 1.0) ** 3
-
-
-def _mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
-    m = len(x)
-    k_xx = _polynomial_kernel(x, x)
-    k_yy = _polynomial_kernel(y, y)
-    k_xy = _polynomial_kernel(x, y)
-    sum_xx = k_xx.sum() - np.trace(k_xx)
-    sum_yy = k_yy.sum() - np.trace(k_yy)
-    return float((sum_xx + sum_yy) / (m * (m - 1)) - 2.0 * k_xy.sum() / (m * m))
-
-
-def _stratified_kernel_mean(x, x_strata, y, y_strata, same: bool) -> float:
-    """E k(X, Y) for two stratified samples: block means weighted by each set's proportions.
-
-    Each block (stratum c of x, stratum c' of y) is averaged over its own pairs, leaving
-    out i == j when x and y are the same sample, so every block mean is unbiased.
-    """
-    cx, ix = np.unique(x_strata, return_inverse=True)
-    cy, iy = np.unique(y_strata, return_inverse=True)
-    one_x = np.eye(len(cx))[ix]  # (n_x, strata of x)
-    one_y = np.eye(len(cy))[iy]
-    k = _polynomial_kernel(x, y)
-    block_sums = one_x.T @ k @ one_y
-    n_x, n_y = one_x.sum(0), one_y.sum(0)
-    pairs = np.outer(n_x, n_y)
-    if same:
-        block_sums -= np.diag(one_x.T @ np.diag(k))
-        pairs -= np.diag(n_x)
-    return float((n_x / n_x.sum()) @ (block_sums / pairs) @ (n_y / n_y.sum()))
-
-
-def _mmd2_stratified(x, x_strata, y, y_strata) -> float:
-    return (
-        _stratified_kernel_mean(x, x_strata, x, x_strata, True)
-        + _stratified_kernel_mean(y, y_strata, y, y_strata, True)
-        - 2.0 * _stratified_kernel_mean(x, x_strata, y, y_strata, False)
-    )
-
-
-def _as_strata(strata, n: int, name: str) -> np.ndarray:
-    strata = np.asarray(strata)
-    if strata.shape != (n,):
-        raise ParameterError(f"{name} must have one entry per sample ({n}), got {strata.shape}")
-    _, counts = np.unique(strata, return_counts=True)
-    if counts.min() < 2:
-        raise ParameterError(f"every stratum of {name} needs at least 2 samples")
-    return strata
-
-
-def _stratified_subset(rng, strata: np.ndarray, m: int) -> np.ndarray:
-    """Indices of about m samples, each stratum in its proportion (at least 2 of each)."""
-    classes, counts = np.unique(strata, return_counts=True)
-    take = np.minimum(np.maximum(np.rint(counts * m / len(strata)).astype(int), 2), counts)
-    return np.concatenate(
-        [
-            rng.choice(np.flatnonzero(strata == c), k, replace=False)
-            for c, k in zip(classes, take, strict=True)
-        ]
-    )
-
-
-def kernel_distance(
-    a, b, *, subset_size=1000, n_subsets=100, rng=None, return_std=False, strata=None
-):
-    """Kernel distance (KID): unbiased squared MMD with a cubic polynomial kernel.
-
-    Parameters
-    ----------
-    a, b : array_like, shape (n_samples, n_features)
-        Feature vectors of the two sets (each needs at least 2 samples).
-    subset_size : int, optional
-        Size m of the random subsets; capped at the size of the smaller set.
-    n_subsets : int, optional
-        Number of subset pairs the estimate is averaged over.
-    rng : int or numpy.random.Generator, optional
-        Seed or generator that draws the subsets.
-    return_std : bool, optional
-        Also return the standard deviation of the per-subset estimates.
-    strata : (array_like, array_like), optional
-        The stratum (e.g. class) of every row of `a` and of `b`, when the sets were
-        drawn a fixed number per stratum rather than independently (as
-        :func:`~diffprob.evaluate` draws its class-balanced sets). Every stratum needs
-        at least 2 rows; subsets keep each set's proportions. See Notes.
-
-    Returns
-    -------
-    float or tuple of float
-        The mean of the per-subset MMD^2 estimates (and their standard deviation).
-        It can be slightly negative: the estimator is unbiased, so for identical
-        distributions it scatters around 0.
-
-    Notes
-    -----
-    With :math:`k(x, y) = (x^\\top y / d + 1)^3` (d = number of features) and
-    subsets :math:`x_1..x_m` of `a` and :math:`y_1..y_m` of `b` drawn without
-    replacement,
-
-    .. math:: \\widehat{\\mathrm{MMD}}^2 = \\frac{1}{m(m-1)} \\sum_{i \\ne j}
-              \\left[k(x_i, x_j) + k(y_i, y_j)\\right]
-              - \\frac{2}{m^2} \\sum_{i,j} k(x_i, y_j)
-
-    (Bińkowski et al., 2018). Unlike :func:`frechet_distance` its expectation
-    does not depend on the sample size, so small-sample values can be compared
-    directly; only their spread grows as n shrinks.
-
-    That holds for independent draws. A set drawn with exactly :math:`m/K` rows per
-    class has fewer same-class pairs among its :math:`i \\ne j` than a pair of sets
-    has between them (:math:`(m/K - 1)/(m - 1)` against :math:`1/K`), and same-class
-    features are closer, so the formula above falls below 0 by about
-    :math:`2\\Delta(1 - 1/K)/(m - 1)`, where :math:`\\Delta` is how much larger the
-    kernel is within a class than between classes. With `strata`, each term is
-    instead the average of per-stratum block means, weighted by the strata's
-    proportions in each set, each block leaving out :math:`i = j`: every block mean is
-    unbiased, and so is the estimate.
-
-    Examples
-    --------
-    >>> rng = np.random.default_rng(0)
-    >>> a, b = rng.normal(size=(400, 8)), rng.normal(size=(400, 8))
-    >>> round(kernel_distance(a, b, n_subsets=20, rng=0), 2)        # same distribution: ~0
-    0.02
-    >>> round(kernel_distance(a, b + 1.0, n_subsets=20, rng=0), 2)  # shifted by 1 everywhere
-    9.04
-
-    Two sets of 10 per class from the same 4 well-separated classes:
-
-    >>> centres = 3.0 * rng.normal(size=(4, 8))
-    >>> labels = np.repeat(np.arange(4), 10)
-    >>> x = centres[labels] + rng.normal(size=(40, 8))
-    >>> y = centres[labels] + rng.normal(size=(40, 8))
-    >>> kernel_distance(x, y, rng=0) < -10                          # biased by the balance
-    True
-    >>> abs(kernel_distance(x, y, rng=0, strata=(labels, labels))) < 10
-    True
-    """
-    a, b = _feature_pair(a, b, 2)
-    if int(subset_size) < 2 or int(n_subsets) < 1:
-        raise ParameterError("subset_size must be >= 2 and n_subsets >= 1")
-    m = min(int(subset_size), len(a), len(b))
-    rng = np.random.default_rng(rng)
-    if strata is None:
-        estimates = [
-            _mmd2_unbiased(
-                a[rng.choice(len(a), m, replace=False)], b[rng.choice(len(b), m, replace=False)]
-            )
-            for _ in range(int(n_subsets))
-        ]
-    else:
-        if len(strata) != 2:
-            raise ParameterError("strata must be a pair (strata of a, strata of b)")
-        sa, sb = (
-            _as_strata(strata[0], len(a), "strata of a"),
-            _as_strata(strata[1], len(b), "strata of b"),
-        )
-        estimates = []
-        for _ in range(int(n_subsets)):
-            ia, ib = _stratified_subset(rng, sa, m), _stratified_subset(rng, sb, m)
-            estimates.append(_mmd2_stratified(a[ia], sa[ia], b[ib], sb[ib]))
-    estimates = np.array(estimates)
-    mean = float(estimates.mean())
-    if return_std:
-        return mean, float(estimates.std())
-    return mean
-
-
-def _as_flat_images(x, name) -> np.ndarray:
-    x = np.asarray(x)
-    if x.ndim < 2:
-        raise ParameterError(f"{name} must hold one sample per row, got shape {x.shape}")
-    if x.dtype == np.uint8:
-        x = x.astype(np.float32) / 255.0  # compare 8-bit images in [0, 1] units
-    return x.reshape(len(x), -1).astype(np.float64, copy=False)
-
-
-def nearest_neighbor_distances(samples, reference, *, chunk_size=256):
-    """Distance from each sample to its nearest neighbour in a reference set.
-
-    Parameters
-    ----------
-    samples : array_like, shape (n, ...)
-        Query images or vectors; ``uint8`` images are scaled to [0, 1].
-    reference : array_like, shape (m, ...)
-        The set searched, e.g. the training images; same trailing shape and the
-        same scaling rule as `samples`.
-    chunk_size : int, optional
-        Number of samples compared at once (bounds memory to
-        ``chunk_size * m`` floats).
-
-    Returns
-    -------
-    distances : numpy.ndarray, shape (n,)
-        Root-mean-square difference per element to the nearest reference item:
-        ``||x - r|| / sqrt(D)``. For 8-bit images it is in [0, 1] pixel units; 0
-        means an exact copy.
-    indices : numpy.ndarray of int64, shape (n,)
-        Index in `reference` of that nearest item.
-
-    Notes
-    -----
-    The nearest item is found with squared distances expanded as
-    :math:`\\|x\\|^2 + \\|r\\|^2 - 2 x^\\top r` (one matrix product per chunk of
-    samples, float64); the distance to it is then computed directly, so exact
-    copies give exactly 0. A model that memorises its
-    training set gives distances near 0; compare against the same statistic for
-    held-out real images, which are new draws from the data distribution.
-
-    Examples
-    --------
-    >>> ref = np.array([[0.0, 0.0], [3.0, 4.0]])
-    >>> d, i = nearest_neighbor_distances([[3.0, 4.0], [0.0, 1.0]], ref)
-    >>> d * np.sqrt(2)      # Euclidean distances
-    array([0., 1.])
-    >>> i
-    array([1, 0])
-    """
-    x = _as_flat_images(samples, "samples")
-    r = _as_flat_images(reference, "reference")
-    if x.shape[1] != r.shape[1]:
-        raise ParameterError(
-            f"samples and reference differ in size per item: {x.shape[1]} vs {r.shape[1]}"
-        )
-    if len(r) == 0:
-        raise ParameterError("reference set is empty")
-    chunk_size = max(1, int(chunk_size))
-    r_sq = np.einsum("ij,ij->i", r, r)
-    distances = np.empty(len(x))
-    indices = np.empty(len(x), dtype=np.int64)
-    for start in range(0, len(x), chunk_size):
-        block = x[start : start + chunk_size]
-        d2 = np.einsum("ij,ij->i", block, block)[:, None] + r_sq[None, :] - 2.0 * block @ r.T
-        nearest = d2.argmin(axis=1)
-        indices[start : start + len(block)] = nearest
-        # The expanded form cancels badly for near-identical vectors; the distance to
-        # the chosen neighbour is recomputed directly, so an exact copy gives 0.
-        diff = block - r[nearest]
-        distances[start : start + len(block)] = np.einsum("ij,ij->i", diff, diff)
-    distances = np.sqrt(distances / x.shape[1])
-    return distances, indices

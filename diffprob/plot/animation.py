@@ -34,6 +34,7 @@ def denoising_frames(
     scale: int = 4,
     pad: int = 1,
     label: bool = True,
+    row_labels=None,
 ) -> list[np.ndarray]:
     """One uint8 RGB grid image per captured state of a sampling run.
 
@@ -50,6 +51,8 @@ def denoising_frames(
         Nearest-neighbour upscaling factor and gap, as in :func:`diffprob.sprites.grid.make_grid`.
     label : bool, optional
         Write ``t = ...`` in a white strip above each frame (needs `timesteps`).
+    row_labels : sequence of str, optional
+        A name left of each row of the grid (e.g. the class of a per-class run).
 
     Returns
     -------
@@ -64,7 +67,7 @@ def denoising_frames(
     (2, (23, 11, 3))
     """
     from diffprob.diffusion.model_range import from_model_range
-    from diffprob.sprites.grid import make_grid
+    from diffprob.sprites.grid import label_rows, make_grid
 
     if hasattr(trajectory, "trajectory"):
         if timesteps is None:
@@ -77,10 +80,14 @@ def denoising_frames(
         raise ParameterError(f"{len(timesteps)} timesteps for {len(states)} frames")
     n = len(states[0])
     ncols = ncols or math.ceil(math.sqrt(n))
+    if row_labels is not None and len(row_labels) != math.ceil(n / ncols):
+        raise ParameterError(f"{len(row_labels)} row labels for {math.ceil(n / ncols)} rows")
     frames = []
     for i, state in enumerate(states):
         # States in the middle of sampling exceed [-1, 1]; from_model_range clips them.
         grid = make_grid(from_model_range(state), ncols, scale=scale, pad=pad)
+        if row_labels is not None:
+            grid = label_rows(grid, row_labels, state.shape[-2] * scale, pad=pad)
         if label and timesteps is not None:
             strip = _label_strip(f"t = {int(timesteps[i])}", grid.shape[1], 12)
             grid = np.concatenate([strip, grid], axis=0)
@@ -97,6 +104,7 @@ def save_denoising_gif(
     scale: int = 4,
     pad: int = 1,
     label: bool = True,
+    row_labels=None,
     frame_ms: int = 80,
     hold_ms: int = 1500,
     loop: int = 0,
@@ -105,7 +113,7 @@ def save_denoising_gif(
 
     Parameters
     ----------
-    trajectory, timesteps, ncols, scale, pad, label
+    trajectory, timesteps, ncols, scale, pad, label, row_labels
         As in :func:`denoising_frames`.
     path : str or path-like
         Output ``.gif`` file.
@@ -144,7 +152,9 @@ def save_denoising_gif(
     for name, value in (("frame_ms", frame_ms), ("hold_ms", hold_ms)):
         if not value >= 1:
             raise ParameterError(f"{name} must be >= 1, got {value}")
-    frames = denoising_frames(trajectory, timesteps, ncols=ncols, scale=scale, pad=pad, label=label)
+    frames = denoising_frames(
+        trajectory, timesteps, ncols=ncols, scale=scale, pad=pad, label=label, row_labels=row_labels
+    )
     images = [Image.fromarray(f) for f in frames]
     durations = [int(frame_ms)] * (len(images) - 1) + [int(hold_ms)]
     try:

@@ -158,7 +158,7 @@ def plot_evaluation_metrics(
     Parameters
     ----------
     report : EvaluationReport or dict
-        The report, or its :meth:`~diffprob.evaluation.evaluate.EvaluationReport.to_dict`.
+        The report, or its :meth:`~diffprob.evaluation.report.EvaluationReport.to_dict`.
     metrics : sequence of str, optional
         Metric keys (see :data:`diffprob.evaluation.evaluate.METRICS`), one panel each.
     title : str, optional

@@ -1,6 +1,13 @@
 """The sprite data: a procedural set with known ground truth, and loaders for other data.
 
-* :mod:`~diffprob.sprites.generator` -- draw sprites of five classes with seeded variety;
+* :mod:`~diffprob.sprites.classes` -- the five class names and their shape variants;
+* :mod:`~diffprob.sprites.palettes` -- each class's colour roles, named colours and
+  shades, and the exact set of colours it can contain;
+* :mod:`~diffprob.sprites.drawing` -- the canvas and the drawing of each class;
+* :mod:`~diffprob.sprites.generator` -- draw labelled sprites with seeded variety, and
+  the probabilities of labels and shape variants;
+* :mod:`~diffprob.sprites.ground_truth` -- hold samples against the known truth:
+  snapping to the palette, mirror symmetry;
 * :mod:`~diffprob.sprites.dataset` -- ``SpriteData`` and loading images and labels from
   ``.npz`` files, the course's ``.npy`` pair or folders;
 * :mod:`~diffprob.sprites.grid` -- tile images into one picture.

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from diffprob.errors import DataError, ParameterError
+from diffprob.util.validation import check_image_batch
 
 __all__ = [
     "COURSE_CLASSES",
@@ -79,10 +80,11 @@ class SpriteData:
 
     def __post_init__(self):
         images, labels = self.images, self.labels
-        if not isinstance(images, np.ndarray) or images.dtype != np.uint8:
+        if not isinstance(images, np.ndarray):
             raise DataError(f"images must be a uint8 array, got {_describe(images)}")
-        if images.ndim != 4 or images.shape[-1] != 3 or images.shape[0] < 1:
-            raise DataError(f"images must have shape (N, H, W, 3) with N >= 1, got {images.shape}")
+        check_image_batch(images)
+        if len(images) < 1:
+            raise DataError(f"images must hold at least one image, got shape {images.shape}")
         if not isinstance(labels, np.ndarray) or labels.dtype != np.int64 or labels.ndim != 1:
             raise DataError(f"labels must be a 1-D int64 array, got {_describe(labels)}")
         if len(labels) != len(images):
@@ -187,7 +189,8 @@ def load_sprite_data(
     if size not in _SIZES:
         raise ParameterError(f"size must be one of {_SIZES}, got {size!r}")
     if isinstance(source, str) and source == "sprites":
-        from diffprob.sprites.generator import CLASSES, generate_sprites
+        from diffprob.sprites.classes import CLASSES
+        from diffprob.sprites.generator import generate_sprites
 
         count = DEFAULT_N if n is None else int(n)
         images, labels = generate_sprites(count, size=size, seed=seed)
@@ -226,16 +229,14 @@ def _npy(path: Path) -> np.ndarray:
         raise DataError(f"{str(path)!r}: not a readable .npy/.npz file ({exc})") from None
 
 
-def _check_images(images, where: str) -> np.ndarray:
-    if not isinstance(images, np.ndarray) or images.ndim != 4 or images.shape[-1] != 3:
-        raise DataError(f"{where}: images must have shape (N, H, W, 3), got {_describe(images)}")
+def _check_images(images: np.ndarray, where: str) -> np.ndarray:
+    # Other tools store the 0..255 codes in wider integer types; those are the same image.
+    if images.dtype != np.uint8 and np.issubdtype(images.dtype, np.integer):
+        if images.size == 0 or (images.min() >= 0 and images.max() <= 255):
+            images = images.astype(np.uint8)
+    images = check_image_batch(images, f"{where}: the images' dtype and shape")
     if images.shape[0] < 1:
         raise DataError(f"{where}: holds no images")
-    if images.dtype != np.uint8:
-        ok = np.issubdtype(images.dtype, np.integer) and images.min() >= 0 and images.max() <= 255
-        if not ok:
-            raise DataError(f"{where}: images must be uint8 (0..255), got {images.dtype}")
-        images = images.astype(np.uint8)
     return images
 
 

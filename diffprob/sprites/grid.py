@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from diffprob.errors import ParameterError
+from diffprob.util.validation import check_image_batch
 
-__all__ = ["make_grid", "class_grid"]
+__all__ = ["make_grid", "class_grid", "label_rows"]
 
 
 def make_grid(images, ncols: int, scale: int = 4, pad: int = 1, pad_value: int = 255) -> np.ndarray:
@@ -39,10 +40,11 @@ def make_grid(images, ncols: int, scale: int = 4, pad: int = 1, pad_value: int =
     a = np.asarray(images)
     if a.ndim == 3:
         a = a[..., None]
-    if a.ndim != 4 or a.shape[0] < 1 or a.shape[-1] not in (1, 3, 4):
-        raise ParameterError(f"images must be (n, H, W, C) with n >= 1, got shape {a.shape}")
-    if a.dtype != np.uint8:
-        raise ParameterError(f"images must be uint8, got {a.dtype}")
+    a = check_image_batch(a, channels=None, error=ParameterError)
+    if a.shape[0] < 1 or a.shape[-1] not in (1, 3, 4):
+        raise ParameterError(
+            f"images must be (n, H, W, C) with n >= 1, C in 1, 3, 4; got {a.shape}"
+        )
     for name, value, low in (("ncols", ncols, 1), ("scale", scale, 1), ("pad", pad, 0)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise ParameterError(f"{name} must be an integer >= {low}, got {value!r}")
@@ -96,17 +98,15 @@ def class_grid(
 
     Examples
     --------
-    >>> from diffprob.sprites.generator import generate_sprites, CLASSES
+    >>> from diffprob.sprites.classes import CLASSES
+    >>> from diffprob.sprites.generator import generate_sprites
     >>> images, labels = generate_sprites(20, seed=0)
     >>> class_grid(images, labels, CLASSES, ncols=4, scale=2, label_width=60).shape
     (166, 193, 3)
     """
-    import cv2
 
-    a = np.asarray(images)
+    a = check_image_batch(images, error=ParameterError)
     lab = np.asarray(labels)
-    if a.ndim != 4 or a.shape[-1] != 3 or a.dtype != np.uint8:
-        raise ParameterError(f"images must be (n, H, W, 3) uint8, got {a.dtype} {a.shape}")
     if lab.shape != (len(a),):
         raise ParameterError(f"labels must have shape ({len(a)},), got {lab.shape}")
     if isinstance(ncols, bool) or not isinstance(ncols, (int, np.integer)) or ncols < 1:
@@ -119,19 +119,56 @@ def class_grid(
         filler = np.repeat(blank, ncols - len(members), axis=0)
         rows.append(np.concatenate([members, filler]))
     grid = make_grid(np.concatenate(rows), ncols, scale=scale, pad=pad, pad_value=pad_value)
-    # Names scale with the tiles (a fifth of a tile high, 9 to 40 px) so they stay
-    # readable next to 2x thumbnails and 8x previews alike.
+    return label_rows(grid, class_names, h * scale, pad=pad, pad_value=pad_value, width=label_width)
+
+
+def label_rows(
+    grid,
+    names,
+    tile_height: int,
+    *,
+    pad: int = 1,
+    pad_value: int = 255,
+    width: int | None = None,
+) -> np.ndarray:
+    """``grid`` (from :func:`make_grid`) with a column of row names on its left.
+
+    Parameters
+    ----------
+    grid : ndarray of uint8, shape (H, W, 3)
+        A grid of ``len(names)`` rows or more, tiles ``tile_height`` pixels high
+        (the image height times the scale), separated by ``pad``.
+    names : sequence of str
+        One name per row, top to bottom.
+    tile_height : int
+        Height of a tile in the grid, in pixels, without the gap.
+    pad, pad_value : int
+        As in :func:`make_grid`.
+    width : int, optional
+        Width of the name column; fitted to the longest name by default. Names are
+        drawn a fifth of a tile high (9 to 40 pixels).
+
+    Examples
+    --------
+    >>> grid = make_grid(np.zeros((4, 2, 2, 3), np.uint8), ncols=2, scale=8)
+    >>> label_rows(grid, ["hero", "food"], 16, width=50).shape
+    (35, 85, 3)
+    """
+    import cv2
+
+    grid = np.asarray(grid)
+    # Names scale with the tiles so they stay readable next to 2x thumbnails and
+    # 8x previews alike.
     font = cv2.FONT_HERSHEY_SIMPLEX
-    text_height = int(np.clip(round(h * scale / 5), 9, 40))
+    text_height = int(np.clip(round(tile_height / 5), 9, 40))
     thickness = 1 if text_height < 20 else 2
     font_scale = cv2.getFontScaleFromHeight(font, text_height, thickness)
-    if label_width is None:
-        widths = [cv2.getTextSize(str(n), font, font_scale, thickness)[0][0] for n in class_names]
-        label_width = max(widths, default=0) + 8
-    column = np.full((grid.shape[0], int(label_width), 3), pad_value, dtype=np.uint8)
-    tile_h = h * scale + pad
-    for c, name in enumerate(class_names):
-        baseline_y = pad + c * tile_h + (h * scale + text_height) // 2
+    if width is None:
+        widths = [cv2.getTextSize(str(n), font, font_scale, thickness)[0][0] for n in names]
+        width = max(widths, default=0) + 8
+    column = np.full((grid.shape[0], int(width), grid.shape[2]), pad_value, dtype=np.uint8)
+    for r, name in enumerate(names):
+        baseline_y = pad + r * (tile_height + pad) + (tile_height + text_height) // 2
         cv2.putText(
             column, str(name), (4, baseline_y), font, font_scale, (0, 0, 0), thickness, cv2.LINE_AA
         )

@@ -114,10 +114,12 @@ class ChannelHistograms:
     levels : tuple of int
         Number of 8-bit codes of each channel (hue has 180).
     counts : ndarray of int64, shape (C, bins)
-        Pixels per bin.
+        Pixels per bin. A channel with fewer bins than ``bins`` (hue at the
+        default 256) fills the first ``channel_bins[c]`` columns; the rest are
+        zero-width bins at its top edge, with count 0 (CDF 1).
     bin_edges : ndarray, shape (C, bins + 1)
-        ``linspace(0, levels[c], bins + 1)``: bin ``k`` holds codes ``v`` with
-        ``edges[k] <= v < edges[k + 1]``.
+        ``linspace(0, levels[c], channel_bins[c] + 1)``, then repeated top edges:
+        bin ``k`` holds codes ``v`` with ``edges[k] <= v < edges[k + 1]``.
     level_counts : ndarray of int64, shape (C, 256)
         Counts of every code (the full-resolution histogram).
     n_pixels, n_images : int
@@ -150,7 +152,8 @@ class ChannelHistograms:
     def __post_init__(self):
         pmf = self.counts / self.n_pixels
         cdf = np.cumsum(pmf, axis=1)
-        cdf[:, -1] = 1.0  # exact, whatever the rounding of the sum
+        for c, b in enumerate(self.channel_bins):
+            cdf[c, b - 1 :] = 1.0  # exact from each channel's last bin, whatever the rounding
         weights = self.level_counts / self.n_pixels
         mean = weights @ _CODES
         centred = _CODES - mean[:, None]
@@ -178,6 +181,11 @@ class ChannelHistograms:
     def bins(self) -> int:
         """Number of bins per channel."""
         return self.counts.shape[1]
+
+    @property
+    def channel_bins(self) -> tuple[int, ...]:
+        """Bins of each channel (``bins`` capped at the channel's number of codes)."""
+        return channel_bins(self.levels, self.bins)
 
     @property
     def bin_centers(self) -> np.ndarray:
@@ -213,7 +221,9 @@ def channel_histograms(image_or_images, bins=256, space="rgb") -> ChannelHistogr
         whole collection). ``uint8``, or float in [0, 1] (rounded to 8 bits).
     bins : int, optional
         Bins per channel, 1..256; they split each channel's code range
-        ``[0, levels)`` evenly (see :mod:`diffprob.stats.colorspaces`).
+        ``[0, levels)`` evenly (see :mod:`diffprob.stats.colorspaces`). A channel
+        never gets more bins than codes: at the default, hue (180 codes) has 180
+        bins, one per code, and every other channel 256.
     space : {"rgb", "hsv", "lab", "gray"}, optional
         Colour space, converted with OpenCV's 8-bit conventions.
 
@@ -248,21 +258,15 @@ def channel_histograms(image_or_images, bins=256, space="rgb") -> ChannelHistogr
     (array([0.5, 0.5]), 127.5, 1.0)
     >>> channel_histograms(image, bins=4, space="hsv").bin_edges[0]    # hue: [0, 180)
     array([  0.,  45.,  90., 135., 180.])
+    >>> channel_histograms(image, space="hsv").channel_bins             # no empty comb
+    (180, 256, 256)
     """
     bins = check_bins(bins)
     color_space = get_space(space)
     planes = [convert(p, color_space.name) for p in as_image_batch(image_or_images)]
     n_images = _count_images(image_or_images)
     level_counts = _level_counts(planes, len(color_space.channels))
-    if len(set(color_space.levels)) == 1:
-        n = color_space.levels[0]
-        counts = rebin(level_counts, n, bins)
-        edges = np.tile(bin_edges(n, bins), (len(color_space.levels), 1))
-    else:
-        counts = np.stack(
-            [rebin(level_counts[c], n, bins) for c, n in enumerate(color_space.levels)]
-        )
-        edges = np.stack([bin_edges(n, bins) for n in color_space.levels])
+    counts, edges = _binned(level_counts, color_space.levels, bins)
     return ChannelHistograms(
         space=color_space.name,
         channels=color_space.channels,
@@ -273,6 +277,32 @@ def channel_histograms(image_or_images, bins=256, space="rgb") -> ChannelHistogr
         n_pixels=int(level_counts[0].sum()),
         n_images=n_images,
     )
+
+
+def channel_bins(levels: tuple[int, ...], bins: int) -> tuple[int, ...]:
+    """Bins of each channel: ``bins``, but never more than the channel has codes.
+
+    More bins than codes would leave bins empty by construction (256 bins over
+    hue's 180 codes: a comb of 76 empty bins that a reader takes for structure).
+    """
+    return tuple(min(bins, n) for n in levels)
+
+
+def _binned(level_counts: np.ndarray, levels: tuple[int, ...], bins: int):
+    """(counts, edges) of shape (C, B) and (C, B + 1), B the most bins of any channel.
+
+    A channel with fewer bins (hue) is padded at the top with zero-width bins at its
+    last edge: they hold no codes, so its counts and PMF are 0 there and its CDF 1.
+    """
+    per_channel = channel_bins(levels, bins)
+    width = max(per_channel)
+    counts = np.zeros((len(levels), width), np.int64)
+    edges = np.empty((len(levels), width + 1))
+    for c, (n, b) in enumerate(zip(levels, per_channel, strict=True)):
+        counts[c, :b] = rebin(level_counts[c], n, b)
+        edges[c, : b + 1] = bin_edges(n, b)
+        edges[c, b + 1 :] = n
+    return counts, edges
 
 
 def _count_images(image_or_images) -> int:

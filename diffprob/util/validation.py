@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from diffprob.errors import DataError
+from diffprob.errors import DataError, ParameterError
 
-__all__ = ["check_image_batch"]
+__all__ = ["check_image_batch", "check_choice"]
 
 
 def check_image_batch(
@@ -56,3 +56,17 @@ def check_image_batch(
     if not ok:
         raise error(f"{what} must be uint8 (N, {hw}, {c}), got {images.dtype} {images.shape}")
     return images
+
+
+def check_choice(name: str, value, choices, *, error: type[Exception] = ParameterError) -> None:
+    """Raise ``error`` naming ``name`` unless ``value`` is one of ``choices``.
+
+    Examples
+    --------
+    >>> check_choice("lr_decay", "step", ("cosine", "linear"))
+    Traceback (most recent call last):
+    ...
+    diffprob.errors.ParameterError: lr_decay must be one of ('cosine', 'linear'), got 'step'
+    """
+    if value not in choices:
+        raise error(f"{name} must be one of {choices}, got {value!r}")

@@ -16,7 +16,8 @@ from diffprob.cli import main
 from diffprob.diffusion.checkpoint import Checkpoint
 from diffprob.diffusion.models.unet import ContextUnet
 from diffprob.diffusion.schedule import NoiseSchedule
-from diffprob.sprites.generator import CLASSES, generate_sprites
+from diffprob.sprites.classes import CLASSES
+from diffprob.sprites.generator import generate_sprites
 from diffprob.stats.io import load_image, save_image
 
 

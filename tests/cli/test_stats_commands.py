@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from diffprob.cli import main
+from diffprob.stats import example_image
 from diffprob.stats.example_image import make_sample_image
 from diffprob.stats.io import load_image, save_image
 
@@ -132,12 +133,58 @@ def test_hist_folder_pools_and_csv_format(tmp_path, capsys):
     assert np.allclose([float(r[2]) for r in rows[1:]], ref.pmf[0])
 
 
+def test_noise_without_seed_draws_one_and_reports_it(photo, tmp_path, capsys):
+    out = tmp_path / "a.png"
+    assert main(["noise", str(photo), "-o", str(out), "--json"]) == 0
+    seed = json.loads(capsys.readouterr().out)["seed"]
+    assert isinstance(seed, int) and seed >= 0
+    first = load_image(out)
+    again = tmp_path / "b.png"
+    assert main(["noise", str(photo), "-o", str(again), "--seed", str(seed)]) == 0
+    assert f"seed {seed}" in capsys.readouterr().out
+    np.testing.assert_array_equal(load_image(again), first)  # the reported seed repeats it
+
+
 def test_hist_json(photo, capsys):
     assert main(["hist", str(photo), str(photo), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["n_images"] == 2 and data["n_pixels"] == 2 * 40 * 48
     assert data["stats"]["R"]["mean"] == pytest.approx(IMAGE[..., 0].mean())
     assert sum(data["counts"]["G"]) == data["n_pixels"]
+
+
+def test_hist_hsv_csv_and_json_give_hue_its_own_180_bins(photo, tmp_path, capsys):
+    csv_path = tmp_path / "hsv.csv"
+    assert main(["hist", str(photo), "--space", "hsv", "--csv", str(csv_path), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["channel_bins"] == {"H": 180, "S": 256, "V": 256}
+    assert len(data["counts"]["H"]) == 180 and sum(data["counts"]["H"]) == data["n_pixels"]
+    with open(csv_path, newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert len(rows) == 257 and rows[180][1] != "" and rows[181][1:4] == ["", "", ""]
+    assert rows[181][4] != ""  # S goes on
+
+
+def _rgba_tile(path, opaque_rows=4):
+    rgba = np.zeros((10, 10, 4), np.uint8)
+    rgba[..., 0] = 200  # red where opaque
+    rgba[:opaque_rows, :, 3] = 255
+    from PIL import Image
+
+    Image.fromarray(rgba, "RGBA").save(path)
+
+
+@pytest.mark.parametrize("verb", ["hist", "joint"])
+def test_alpha_ignore_counts_only_opaque_pixels(verb, tmp_path, capsys):
+    tile = tmp_path / "tile.png"
+    _rgba_tile(tile)
+    assert main([verb, str(tile), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["n_pixels"] == 100
+    assert "60 of 100 pixels" in err and "--alpha ignore" in err  # the note says so
+    assert main([verb, str(tile), "--json", "--alpha", "ignore"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["n_pixels"] == 40 and err == ""
 
 
 def test_hist_subprocess(photo, tmp_path):
@@ -205,7 +252,7 @@ def test_demo_writes_figures(tmp_path, capsys):
     assert len(lines) >= 8 and all((out / os.path.basename(p)).exists() for p in lines)
     assert np.array_equal(
         load_image(out / "original.png"),
-        load_image(__import__("diffprob.stats.example_image").samples.SAMPLE_PATH),
+        load_image(example_image.SAMPLE_PATH),
     )
 
 

@@ -160,8 +160,9 @@ def test_load_model_and_missing_default(tmp_path, monkeypatch):
 
 
 def test_the_shipped_checkpoint_loads_and_samples_recognisable_sprites_on_the_cpu():
+    from diffprob.diffusion.guidance import per_class_context
     from diffprob.diffusion.model_range import from_model_range
-    from diffprob.diffusion.sampling import per_class_context, sample
+    from diffprob.diffusion.sampling import sample
     from diffprob.evaluation.classifier import classifier_accuracy, load_classifier
 
     path = checkpoint_module.default_checkpoint_path()

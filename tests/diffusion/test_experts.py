@@ -13,9 +13,11 @@ from diffprob.diffusion.models.experts import NoiseLevelExperts, add_experts
 from diffprob.diffusion.models.unet import build_unet
 from diffprob.diffusion.sampling import sample
 from diffprob.diffusion.schedule import NoiseSchedule
-from diffprob.diffusion.training.train import TrainConfig, train
+from diffprob.diffusion.training.config import TrainConfig
+from diffprob.diffusion.training.train import train
 from diffprob.errors import CheckpointError, ParameterError
-from diffprob.sprites.generator import CLASSES, generate_sprites
+from diffprob.sprites.classes import CLASSES
+from diffprob.sprites.generator import generate_sprites
 
 T = 50
 

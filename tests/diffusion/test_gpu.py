@@ -13,12 +13,15 @@ import pytest
 import torch
 
 from diffprob.diffusion.checkpoint import load_model
-from diffprob.diffusion.sampling import per_class_context, sample
+from diffprob.diffusion.guidance import per_class_context
+from diffprob.diffusion.sampling import sample
 from diffprob.diffusion.schedule import NoiseSchedule
-from diffprob.diffusion.training.train import TrainConfig, train
+from diffprob.diffusion.training.config import TrainConfig
+from diffprob.diffusion.training.train import train
 from diffprob.evaluation.denoising_error import denoising_error
 from diffprob.evaluation.evaluate import evaluate
-from diffprob.sprites.generator import CLASSES, generate_sprites
+from diffprob.sprites.classes import CLASSES
+from diffprob.sprites.generator import generate_sprites
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

@@ -1,29 +1,34 @@
-"""Tests of diffprob.diffusion.sampling: the reverse-process maths against models whose exact
-noise prediction is known in closed form, guidance, context parsing and inpainting."""
+"""Tests of the reverse process (diffprob.diffusion.sampling, .samplers, .guidance,
+.inpainting): the maths against models whose exact noise prediction is known in closed
+form, the sampler settings, guidance, context parsing and inpainting."""
 
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
 import torch
 
+from diffprob.diffusion.guidance import (
+    guided_eps,
+    parse_context,
+    per_class_context,
+    resolve_context,
+)
+from diffprob.diffusion.inpainting import inpaint, repaint_schedule
 from diffprob.diffusion.models.unet import ContextUnet
-from diffprob.diffusion.sampling import (
+from diffprob.diffusion.samplers import (
     DDIMSampler,
     DDPMSampler,
     DPMSolverSampler,
+    SamplerConfig,
     ddim_timesteps,
-    guided_eps,
-    inpaint,
     make_sampler,
-    parse_context,
-    per_class_context,
-    repaint_schedule,
-    resolve_context,
-    sample,
 )
+from diffprob.diffusion.samplers.config import DEFAULT_DDIM_STEPS, DEFAULT_GUIDANCE
+from diffprob.diffusion.sampling import sample
 from diffprob.diffusion.schedule import NoiseSchedule
 from diffprob.errors import ParameterError
 
@@ -140,28 +145,137 @@ def test_eta_out_of_range(eta):
 
 
 def test_ddpm_refuses_a_step_count_other_than_T():
-    assert make_sampler(NoiseSchedule(10), "ddpm", steps=10).timesteps == list(range(10, 0, -1))
+    assert make_sampler(NoiseSchedule(10), sampler="ddpm", steps=10).timesteps == list(
+        range(10, 0, -1)
+    )
     with pytest.raises(ParameterError, match="DDPM"):
-        make_sampler(NoiseSchedule(10), "ddpm", steps=5)
+        make_sampler(NoiseSchedule(10), sampler="ddpm", steps=5)
     with pytest.raises(ParameterError, match="sampler"):
-        make_sampler(NoiseSchedule(10), "euler")
+        make_sampler(NoiseSchedule(10), sampler="euler")
 
 
 def test_make_sampler_options_of_the_few_step_samplers():
-    dpm = make_sampler(NoiseSchedule(100), "dpmpp-2m", steps=4, spacing="quadratic")
+    dpm = make_sampler(NoiseSchedule(100), sampler="dpmpp-2m", steps=4, spacing="quadratic")
     assert isinstance(dpm, DPMSolverSampler) and dpm.timesteps == [100, 56, 25, 6]
-    assert make_sampler(NoiseSchedule(100), "ddim", steps=4, spacing="quadratic").timesteps == [
+    assert make_sampler(
+        NoiseSchedule(100), sampler="ddim", steps=4, spacing="quadratic"
+    ).timesteps == [
         100,
         56,
         25,
         6,
     ]
     with pytest.raises(ParameterError, match="deterministic"):
-        make_sampler(NoiseSchedule(10), "dpmpp-2m", eta=0.5)
+        make_sampler(NoiseSchedule(10), sampler="dpmpp-2m", eta=0.5)
     with pytest.raises(ParameterError, match="spacing"):
-        make_sampler(NoiseSchedule(10), "ddpm", spacing="quadratic")
+        make_sampler(NoiseSchedule(10), sampler="ddpm", spacing="quadratic")
     with pytest.raises(ParameterError, match="spacing"):
-        make_sampler(NoiseSchedule(10), "ddim", spacing="cubic")
+        make_sampler(NoiseSchedule(10), sampler="ddim", spacing="cubic")
+
+
+# -- the sampler settings ------------------------------------------------------------------
+def test_sampler_config_defaults_are_todays_defaults():
+    config = SamplerConfig()
+    assert config.to_dict() == dict(
+        sampler="ddim",
+        steps=None,
+        spacing="uniform",
+        eta=0.0,
+        guidance=DEFAULT_GUIDANCE,
+        clip_x0=True,
+        variance="beta",
+    )
+    assert len(make_sampler(NoiseSchedule(100), config).timesteps) == DEFAULT_DDIM_STEPS
+    assert SamplerConfig.from_options(None) == config
+    # numbers are normalised, so the dict is JSON-ready and equal configs compare equal
+    assert SamplerConfig(guidance=2, eta=1, steps=np.int64(5)) == SamplerConfig(
+        guidance=2.0, eta=1.0, steps=5
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (dict(sampler="euler"), "unknown sampler 'euler'; choose one of"),
+        (dict(steps=0), "steps must be an integer >= 1"),
+        (dict(steps=2.5), "steps must be an integer >= 1"),
+        (dict(steps=True), "steps must be an integer >= 1"),
+        (dict(spacing="cubic"), "spacing must be one of"),
+        (dict(variance="huge"), "variance must be 'beta' or 'posterior'"),
+        (dict(eta=1.5), "eta must be in [0, 1]"),
+        (dict(eta=float("nan")), "eta must be in [0, 1]"),
+        (dict(guidance=-1), "guidance must be a finite number >= 0"),
+        (dict(guidance=float("inf")), "guidance must be a finite number >= 0"),
+        (dict(guidance="strong"), "guidance must be a finite number >= 0"),
+        (dict(sampler="ddpm", spacing="quadratic"), "spacing is for 'ddim'"),
+        (dict(sampler="dpmpp-2m", eta=0.5), "DPM-Solver++(2M) is deterministic"),
+    ],
+)
+def test_sampler_config_validates_each_setting_once(kwargs, message):
+    with pytest.raises(ParameterError, match=re.escape(message)):
+        SamplerConfig(**kwargs)
+    with pytest.raises(ParameterError, match=re.escape(message)):  # a change is checked too
+        SamplerConfig.from_options(SamplerConfig(), **kwargs)
+
+
+def test_sampler_config_inpainting_rule():
+    SamplerConfig(sampler="ddim").check_inpainting()
+    with pytest.raises(ParameterError, match="--inpaint needs a one-step sampler"):
+        SamplerConfig(sampler="dpmpp-2m").check_inpainting("--inpaint")
+
+
+def test_sampler_config_round_trips_and_rejects_unknown_keys():
+    config = SamplerConfig(sampler="ddpm", variance="posterior", clip_x0=False, guidance=1.5)
+    assert SamplerConfig.from_dict(config.to_dict()) == config
+    assert SamplerConfig.from_dict({"steps": 7}) == SamplerConfig(steps=7)
+    with pytest.raises(ParameterError, match="'stesp'"):
+        SamplerConfig.from_dict({"stesp": 7})
+
+
+def test_loose_options_fold_into_the_config():
+    base = SamplerConfig(steps=10, eta=0.5)
+    merged = SamplerConfig.from_options(base, eta=0.0, guidance=2)
+    assert merged == SamplerConfig(steps=10, eta=0.0, guidance=2.0)  # keywords override
+    assert SamplerConfig.from_options(base) is base
+    with pytest.raises(TypeError, match="'stesp'"):
+        SamplerConfig.from_options(base, stesp=3)
+    with pytest.raises(TypeError, match="'stesp'"):
+        sample(lambda x, t, c: x, NoiseSchedule(10), 1, image_shape=(1, 2, 2), stesp=3)
+    with pytest.raises(TypeError, match="SamplerConfig"):
+        SamplerConfig.from_options({"steps": 3})
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(sampler="ddpm", variance="posterior"),
+        dict(sampler="ddim", steps=5, eta=0.5, spacing="quadratic", guidance=1.5),
+        dict(sampler="dpmpp-2m", steps=4, clip_x0=False),
+    ],
+)
+def test_loose_keywords_and_config_give_byte_identical_samples(tiny, options):
+    schedule = NoiseSchedule(20)
+    common = dict(context="hero", class_names=NAMES, generator=3, progress=False)
+    loose = sample(tiny, schedule, 2, trajectory_every=2, **common, **options)
+    config = SamplerConfig(**options)
+    packed = sample(tiny, schedule, 2, config=config, trajectory_every=2, **common)
+    assert torch.equal(loose.images, packed.images) and loose.info == packed.info
+    assert all(torch.equal(a, b) for a, b in zip(loose.trajectory, packed.trajectory, strict=True))
+    if options["sampler"] != "dpmpp-2m":
+        image, mask = torch.zeros(3, 16, 16), torch.ones(16, 16)
+        a = inpaint(tiny, schedule, image, mask, n=2, resample=2, **common, **options)
+        b = inpaint(tiny, schedule, image, mask, n=2, resample=2, config=config, **common)
+        assert torch.equal(a.images, b.images) and a.info == b.info
+
+
+def test_inpaint_starts_from_ddpm_and_keywords_override_its_config(tiny):
+    common = dict(generator=0, progress=False)
+    image, mask = torch.zeros(3, 16, 16), torch.ones(16, 16)
+    assert inpaint(tiny, NoiseSchedule(10), image, mask, **common).info["sampler"] == "ddpm"
+    res = inpaint(
+        tiny, NoiseSchedule(10), image, mask, config=SamplerConfig(steps=4), eta=1.0, **common
+    )
+    assert (res.info["sampler"], res.info["steps"], res.info["eta"]) == ("ddim", 4, 1.0)
 
 
 # -- the maths against exact models ------------------------------------------------------

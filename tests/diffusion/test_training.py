@@ -12,14 +12,18 @@ import numpy as np
 import pytest
 import torch
 
+import diffprob.diffusion.training.precision as precision
 import diffprob.diffusion.training.train as training
 from diffprob.cli import main
 from diffprob.diffusion.checkpoint import Checkpoint
 from diffprob.diffusion.schedule import NoiseSchedule
+from diffprob.diffusion.training.config import TrainConfig, learning_rate
+from diffprob.diffusion.training.data import epoch_permutation
 from diffprob.diffusion.training.ema import EMA
-from diffprob.diffusion.training.train import TrainConfig, epoch_permutation, learning_rate, train
+from diffprob.diffusion.training.train import train
 from diffprob.errors import CheckpointError, DataError, ParameterError
-from diffprob.sprites.generator import CLASSES, generate_sprites
+from diffprob.sprites.classes import CLASSES
+from diffprob.sprites.generator import generate_sprites
 
 TINY = {"batch_size": 8, "warmup_steps": 2, "log_every": 5, "checkpoint_every": 0}
 
@@ -127,22 +131,22 @@ def test_cuda_math_modes_set_tf32_as_asked_and_restore_it_even_after_an_error(tf
     # The flags are plain globals, settable without a GPU; tests/test_gpu.py trains with them.
     before = _math_modes()
     with pytest.raises(KeyboardInterrupt):
-        with training._cuda_math_modes(torch.device("cuda"), tf32=tf32):
+        with precision.cuda_math_modes(torch.device("cuda"), tf32=tf32):
             assert _math_modes() == (True, tf32, tf32)
             raise KeyboardInterrupt
     assert _math_modes() == before
-    with training._cuda_math_modes(torch.device("cpu"), tf32=not before[1]):
+    with precision.cuda_math_modes(torch.device("cpu"), tf32=not before[1]):
         assert _math_modes() == before  # the CPU leaves cuDNN's settings alone
 
 
 def test_bf16_autocast_on_the_cpu_warns_where_the_cpu_lacks_bf16_units(sprites, monkeypatch):
-    monkeypatch.setattr(training, "_cpu_has_fast_bf16", lambda: False)
+    monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: False)
     with pytest.warns(RuntimeWarning, match="without AMX or AVX512-BF16"):
         _train(sprites, steps=1, config={"mixed_precision": "bf16"})
 
 
 def test_bf16_autocast_on_the_cpu_trains_the_ddpm_unet(sprites, monkeypatch):
-    monkeypatch.setattr(training, "_cpu_has_fast_bf16", lambda: True)  # no slow-CPU warning
+    monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: True)  # no slow-CPU warning
     config = TrainConfig(steps=6, mixed_precision="bf16", **TINY)
     result = train(
         sprites,

@@ -8,7 +8,8 @@ from diffprob import channel_histograms
 from diffprob.errors import DataError, ParameterError
 from diffprob.evaluation.baselines import IndependentPixelModel, pure_noise
 from diffprob.evaluation.divergences import total_variation_distance
-from diffprob.sprites.generator import generate_sprites, symmetry_score
+from diffprob.sprites.generator import generate_sprites
+from diffprob.sprites.ground_truth import symmetry_score
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,8 @@ from diffprob.evaluation.classifier import (
     save_classifier,
     train_classifier,
 )
-from diffprob.sprites.generator import CLASSES, generate_sprites
+from diffprob.sprites.classes import CLASSES
+from diffprob.sprites.generator import generate_sprites
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,15 @@ from scipy.stats import wasserstein_distance
 from diffprob import channel_histograms, joint_histogram
 from diffprob.errors import ParameterError
 from diffprob.evaluation.divergences import (
-    frechet_distance,
     jensen_shannon_divergence,
     joint_histogram_distance,
-    kernel_distance,
-    nearest_neighbor_distances,
     total_variation_distance,
     wasserstein1_distance,
+)
+from diffprob.evaluation.sample_distances import (
+    frechet_distance,
+    kernel_distance,
+    nearest_neighbor_distances,
 )
 
 

@@ -14,8 +14,10 @@ from diffprob.diffusion.checkpoint import Checkpoint
 from diffprob.diffusion.models.unet import ContextUnet
 from diffprob.diffusion.schedule import NoiseSchedule
 from diffprob.errors import CheckpointError, DataError, ParameterError
-from diffprob.evaluation.evaluate import GROUPS, METRICS, evaluate
-from diffprob.sprites.generator import CLASSES, generate_sprites
+from diffprob.evaluation.evaluate import evaluate
+from diffprob.evaluation.report import GROUPS, METRICS
+from diffprob.sprites.classes import CLASSES
+from diffprob.sprites.generator import generate_sprites
 
 SOURCE = "sprites(n=200, size=16, seed=0)"
 

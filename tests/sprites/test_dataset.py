@@ -10,13 +10,14 @@ import pytest
 from diffprob.cli import main
 from diffprob.diffusion.model_range import from_model_range, to_model_range
 from diffprob.errors import DataError, ParameterError
+from diffprob.sprites.classes import CLASSES
 from diffprob.sprites.dataset import (
     COURSE_CLASSES,
     SpriteData,
     load_sprite_data,
     split_train_test,
 )
-from diffprob.sprites.generator import CLASSES, generate_sprites
+from diffprob.sprites.generator import generate_sprites
 from diffprob.sprites.grid import class_grid, make_grid
 
 

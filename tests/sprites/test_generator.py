@@ -5,18 +5,22 @@ import pytest
 from scipy import ndimage, stats
 
 from diffprob.errors import ParameterError
+from diffprob.sprites.classes import CLASSES
 from diffprob.sprites.generator import (
-    BACKGROUND,
-    CLASSES,
-    class_colours,
-    class_palettes,
     class_probabilities,
     generate_sprites,
+    variant_probabilities,
+)
+from diffprob.sprites.ground_truth import (
     is_mirror_symmetric,
-    palette_probabilities,
     snap_to_palette,
     symmetry_score,
-    variant_probabilities,
+)
+from diffprob.sprites.palettes import (
+    BACKGROUND,
+    class_colours,
+    class_palettes,
+    palette_probabilities,
 )
 
 

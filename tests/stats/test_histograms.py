@@ -186,3 +186,37 @@ def test_everything_masked_is_an_error():
     image = _masked(np.zeros((2, 2, 3), np.uint8), np.ones((2, 2), bool))
     with pytest.raises(ParameterError, match="masked"):
         channel_histograms(image)
+
+
+def test_hsv_default_bins_leave_no_empty_hue_bin():
+    # every hue code 0..179 present: at the default no hue bin may be empty (no comb)
+    hue = np.arange(180, dtype=np.uint8).reshape(1, 180, 1)
+    hsv = np.concatenate([hue, np.full((1, 180, 2), 255, np.uint8)], axis=2)
+    import cv2
+
+    rgb = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+    h = channel_histograms(rgb, space="hsv")
+    assert h.channel_bins == (180, 256, 256) and h.bins == 256
+    hue_counts = h.counts[0, :180]
+    assert (hue_counts > 0).sum() == len(np.unique(cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)[..., 0]))
+    # the padding past hue's last bin holds nothing, has zero width, and the CDF is 1 there
+    assert not h.counts[0, 180:].any() and (h.cdf[0, 179:] == 1).all()
+    np.testing.assert_array_equal(h.bin_edges[0, :181], np.arange(181))
+    assert (h.bin_edges[0, 181:] == 180).all()
+    # fewer bins than codes: unchanged, every channel splits its range evenly
+    h64 = channel_histograms(rgb, bins=64, space="hsv")
+    assert h64.channel_bins == (64, 64, 64)
+    np.testing.assert_array_equal(h64.bin_edges[0], np.linspace(0, 180, 65))
+
+
+def test_channel_bins_never_exceed_codes_against_numpy():
+    rng = np.random.default_rng(5)
+    image = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    import cv2
+
+    hue = cv2.cvtColor(image, cv2.COLOR_RGB2HSV)[..., 0].ravel()
+    for bins in (179, 180, 200, 256):
+        h = channel_histograms(image, bins=bins, space="hsv")
+        b = min(bins, 180)
+        expected, _ = np.histogram(hue, bins=np.linspace(0, 180, b + 1))
+        np.testing.assert_array_equal(h.counts[0, :b], expected)

@@ -121,7 +121,7 @@ def add_experts(base, experts: Sequence, *, t_max: Sequence[int] | None = None):
         An expert does not fit the base, was trained on all timesteps, or two experts
         share a ``t_max``.
     """
-    from diffprob.diffusion.checkpoint import _describe_mismatch
+    from diffprob.diffusion.checkpoint import describe_mismatch
 
     if not experts:
         raise ParameterError("give at least one expert checkpoint")
@@ -147,7 +147,7 @@ def add_experts(base, experts: Sequence, *, t_max: Sequence[int] | None = None):
             ("classes", {"names": base.class_names}, {"names": expert.class_names}),
             ("data", {"source": base.data_source}, {"source": expert.data_source}),
         ):
-            problem = _describe_mismatch(kind, in_expert, in_base)
+            problem = describe_mismatch(kind, in_expert, in_base)
             if problem:
                 raise CheckpointError(f"expert {i + 1} does not fit the base: {problem}")
         bound = trained if t_max is None else int(t_max[i])

@@ -39,6 +39,7 @@ import torch
 from torch import nn
 
 from diffprob.errors import ParameterError
+from diffprob.util.validation import check_choice
 
 __all__ = [
     "UNetConfig",
@@ -100,15 +101,8 @@ class UNetConfig:
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ParameterError(f"{key} must be an integer >= 1, got {value!r}")
-        if self.time_embedding not in TIME_EMBEDDINGS:
-            raise ParameterError(
-                f"time_embedding must be one of {TIME_EMBEDDINGS}, got {self.time_embedding!r}"
-            )
-
-        if self.architecture not in ARCHITECTURES:
-            raise ParameterError(
-                f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}"
-            )
+        check_choice("time_embedding", self.time_embedding, TIME_EMBEDDINGS)
+        check_choice("architecture", self.architecture, ARCHITECTURES)
 
     def to_dict(self) -> dict:
         return asdict(self)

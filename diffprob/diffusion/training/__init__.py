@@ -1,1 +1,17 @@
-"""Training a diffusion model: configuration, the loop, EMA weights, several processes."""
+"""Training a diffusion model: settings, the loop, and what the loop needs.
+
+* :mod:`~diffprob.diffusion.training.train` -- :func:`train` and its loop, step by step;
+* :mod:`~diffprob.diffusion.training.config` -- :class:`TrainConfig` and the learning-rate
+  schedule;
+* :mod:`~diffprob.diffusion.training.data` -- the data as tensors, the seeded data order
+  and per-step random draws that make resuming exact;
+* :mod:`~diffprob.diffusion.training.state` -- what a run is given, what its steps change,
+  and the checkpoint that saves both;
+* :mod:`~diffprob.diffusion.training.resume` -- resuming a run, or fine-tuning from weights;
+* :mod:`~diffprob.diffusion.training.run_folder` -- the run's files: checkpoints, loss log
+  and plot, previews;
+* :mod:`~diffprob.diffusion.training.ema` -- the exponential moving average of the weights;
+* :mod:`~diffprob.diffusion.training.precision` -- autocast, gradient scaling and TF32;
+* :mod:`~diffprob.diffusion.training.stop` -- stopping cleanly on Ctrl-C or SIGTERM;
+* :mod:`~diffprob.diffusion.training.distributed` -- several processes under torchrun (DDP).
+"""

@@ -16,7 +16,18 @@ import torch.distributed as dist
 
 from diffprob.errors import ParameterError
 
-__all__ = ["DistInfo", "is_main_process", "setup", "cleanup", "shard"]
+__all__ = [
+    "DistInfo",
+    "is_main_process",
+    "setup",
+    "cleanup",
+    "process_device",
+    "wrap",
+    "shard",
+    "mean_",
+    "any_rank",
+    "check_replicas_agree",
+]
 
 
 @dataclass(frozen=True)
@@ -86,6 +97,39 @@ def cleanup(info: DistInfo) -> None:
         dist.destroy_process_group()
 
 
+def process_device(device: torch.device, batch_size: int, info: DistInfo) -> torch.device:
+    """This process's device (its own GPU, ``cuda:LOCAL_RANK``), once the batch is checked.
+
+    Raises
+    ------
+    ParameterError
+        The global batch does not split evenly between the processes.
+    """
+    if not info.enabled:
+        return device
+    if batch_size % info.world_size:
+        raise ParameterError(
+            f"batch size {batch_size} must be a multiple of the number of "
+            f"processes ({info.world_size})"
+        )
+    if device.type == "cuda":
+        return torch.device("cuda", info.local_rank)
+    return device
+
+
+def wrap(model: torch.nn.Module, device: torch.device, info: DistInfo) -> torch.nn.Module:
+    """`model` in DistributedDataParallel (which averages the gradients), or `model` alone.
+
+    DDP copies rank 0's weights to every rank here, so load any saved weights first.
+    """
+    if not info.enabled:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(model, device_ids=ids)
+
+
 def shard(global_batch: torch.Tensor, info: DistInfo) -> torch.Tensor:
     """This rank's strided slice ``global_batch[rank::world_size]`` (along dim 0).
 
@@ -94,3 +138,31 @@ def shard(global_batch: torch.Tensor, info: DistInfo) -> torch.Tensor:
     one process would, split N ways.
     """
     return global_batch[info.rank :: info.world_size] if info.enabled else global_batch
+
+
+def mean_(tensor: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    """Replace `tensor` by its mean over all processes, in place (a no-op in one process)."""
+    if info.enabled:
+        dist.all_reduce(tensor)
+        tensor /= info.world_size
+    return tensor
+
+
+def any_rank(flag: bool, device: torch.device, info: DistInfo) -> bool:
+    """True on every process if `flag` is true on any (so that all stop at the same step)."""
+    if not info.enabled:
+        return flag
+    value = torch.tensor([float(flag)], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
+def check_replicas_agree(model: torch.nn.Module, device: torch.device) -> None:
+    """DDP keeps replicas identical; verify it (a cheap checksum of all weights)."""
+    with torch.no_grad():
+        flat = torch.cat([p.detach().double().reshape(-1) for p in model.parameters()])
+        summary = torch.stack([flat.sum(), flat.square().sum(), (flat * 1.618).sin().sum()])
+        gathered = [torch.empty_like(summary) for _ in range(dist.get_world_size())]
+        dist.all_gather(gathered, summary.to(device))
+    if any(not torch.equal(g, gathered[0]) for g in gathered):
+        raise RuntimeError(f"DDP replicas ended with different weights: {gathered}")
