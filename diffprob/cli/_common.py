@@ -137,7 +137,7 @@ def add_sampling_arguments(add) -> None:
     """Add --ckpt, --sampler, --steps, --eta and --guidance, shared by the sampling verbs.
 
     ``add`` is a parser's (or argument group's) ``add_argument``. Ranges that depend on
-    the checkpoint (steps <= T) are checked later, with :func:`check_sampling_arguments`
+    the checkpoint (steps <= T) are checked later, by :func:`sampler_config_from_args`
     and the sampler itself, so that a bad value is a one-line error rather than usage.
     """
     add(
@@ -182,33 +182,25 @@ def add_sampling_arguments(add) -> None:
     )
 
 
-def check_sampling_arguments(args) -> None:
-    """Validate the options of :func:`add_sampling_arguments`; fill in the default guidance."""
-    if args.guidance is None:
-        from diffprob.diffusion.samplers.config import DEFAULT_GUIDANCE
-
-        args.guidance = DEFAULT_GUIDANCE
-    check_range("--guidance", args.guidance, 0, None)
-    check_range("--eta", args.eta, 0, 1)
-    if args.sampler != "ddim" and args.eta != 0:
-        raise ParameterError(f"--eta is a DDIM option; drop it with --sampler {args.sampler}")
-    if args.sampler == "ddpm" and args.spacing != "uniform":
-        raise ParameterError("--spacing is for the few-step samplers; DDPM visits every step")
-
-
 def sampler_config_from_args(args):
     """The :class:`~diffprob.diffusion.samplers.config.SamplerConfig` of a verb's options.
 
-    Checks the options of :func:`add_sampling_arguments` (messages name the flags), then
-    builds the config from every setting the verb has as an option (``--sampler``,
-    ``--steps``, ``--spacing``, ``--eta``, ``--guidance``, and ``--no-clip`` or
-    ``--variance`` where the verb offers them); the others keep their defaults.
+    Built from every setting the verb has as an option (``--sampler``, ``--steps``,
+    ``--spacing``, ``--eta``, ``--guidance``, and ``--no-clip`` or ``--variance`` where
+    the verb offers them); the others keep their defaults. The config checks them, with
+    the same words as the API.
     """
+    import re
+
     from diffprob.diffusion.samplers.config import SamplerConfig
 
-    check_sampling_arguments(args)
     names = [name for name in SamplerConfig.field_names() if hasattr(args, name)]
-    return SamplerConfig.from_dict({name: getattr(args, name) for name in names})
+    try:
+        return SamplerConfig.from_dict({name: getattr(args, name) for name in names})
+    except ParameterError as exc:
+        # The config names its settings; on the command line they are flags.
+        flags = "|".join(names)
+        raise ParameterError(re.sub(rf"(?<![-\w])({flags})\b", r"--\1", str(exc))) from None
 
 
 def add_options(add, rows) -> None:

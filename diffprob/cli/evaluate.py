@@ -9,12 +9,12 @@ from ._common import (
     add_sampling_arguments,
     add_verb,
     check_range,
-    check_sampling_arguments,
     info,
     option_values,
     output_path,
     positive_int,
     print_json,
+    sampler_config_from_args,
 )
 
 EPILOG = """\
@@ -123,7 +123,7 @@ def run(args):
     from diffprob.errors import CheckpointError
     from diffprob.evaluation.evaluate import evaluate
 
-    check_sampling_arguments(args)
+    config = sampler_config_from_args(args)
     check_range("--pmf-bins", args.pmf_bins, 1, 256)
     check_range("--joint-bins", args.joint_bins, 1, 256)
     device = resolve_device(args.device)
@@ -142,11 +142,7 @@ def run(args):
     out = None if args.output is None else output_path(args.output, args.output, inputs=inputs)
     report = evaluate(
         ckpt,
-        guidance=args.guidance,
-        sampler=args.sampler,
-        steps=args.steps,
-        eta=args.eta,
-        spacing=args.spacing,
+        config=config,
         **option_values(args, "n", "seed", "classifier", "pmf_bins", "joint_bins", "batch_size"),
         reference=reference,
         train=train,

@@ -20,8 +20,8 @@ import torch
 
 from diffprob.diffusion.model_range import from_model_range, to_model_range
 from diffprob.diffusion.models.inspect import (
-    model_device as _model_device,
-    model_n_cfeat as _model_n_cfeat,
+    model_device,
+    model_n_cfeat,
 )
 from diffprob.diffusion.schedule import NoiseSchedule
 from diffprob.errors import DataError, ParameterError
@@ -170,8 +170,8 @@ def denoising_error(
         raise ParameterError(f"timesteps must be in [1, {schedule.num_timesteps}], got {steps}")
     if int(batch_size) < 1:
         raise ParameterError(f"batch_size must be >= 1, got {batch_size}")
-    context = _labels_to_context(labels, len(images), _model_n_cfeat(model))
-    device = _model_device(model, device)
+    context = _labels_to_context(labels, len(images), model_n_cfeat(model))
+    device = model_device(model, device)
     if hasattr(model, "eval"):
         model.eval()
     schedule = schedule.to(device)

@@ -22,7 +22,6 @@ is compared with one *reference* set of held-out real sprites of that size.
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 
@@ -48,11 +47,7 @@ def evaluate(
     model=None,
     *,
     n: int = DEFAULT_N,
-    guidance: float | None = None,
-    sampler: str = "ddim",
-    steps: int | None = None,
-    eta: float = 0.0,
-    spacing: str = "uniform",
+    config=None,
     seed: int = 0,
     reference=None,
     train=None,
@@ -64,6 +59,7 @@ def evaluate(
     batch_size: int = 500,
     device="cpu",
     progress: bool = False,
+    **sampler_options,
 ) -> EvaluationReport:
     """Sample from a model and score the samples and three baselines against held-out sprites.
 
@@ -77,18 +73,12 @@ def evaluate(
         Number of samples, split evenly over the classes (default
         :data:`DEFAULT_N` = 500). Every baseline and the reference set get the
         same per-class counts.
-    guidance : float, optional
-        Classifier-free guidance weight w >= 0 (0 = plain conditional); None
-        means :data:`diffprob.diffusion.sampling.DEFAULT_GUIDANCE`, the default of
-        ``diffprob sample`` too.
-    sampler : {"ddim", "ddpm", "dpmpp-2m"}, optional
-    steps : int, optional
-        DDIM or DPM-Solver steps (default None = 25); DDPM always uses all T steps
-        (None or T).
-    eta : float, optional
-        DDIM noise scale.
-    spacing : {"uniform", "quadratic"}, optional
-        The timesteps DDIM and DPM-Solver visit (:func:`diffprob.diffusion.sampling.ddim_timesteps`).
+    config : SamplerConfig, optional
+        How to sample (:class:`~diffprob.diffusion.samplers.config.SamplerConfig`:
+        sampler, steps, spacing, eta, guidance); default ``SamplerConfig()``.
+    **sampler_options
+        Its settings as keywords (``sampler="dpmpp-2m"``, ``steps=50``, ``guidance=2``,
+        ...), which override `config`'s.
     seed : int, optional
         Seeds the sampler, the held-out sets, the baselines and KID's subsets.
     reference : SpriteData or (images, labels), optional
@@ -162,8 +152,10 @@ def evaluate(
     from diffprob.evaluation._scoring import MetricSettings, score_groups
 
     t_start = time.perf_counter()
-    sampling = _sampler_settings(sampler, steps, eta, spacing, guidance)
-    _check_arguments(n, sampling, pmf_bins, joint_bins, batch_size)
+    from diffprob.diffusion.samplers.config import SamplerConfig
+
+    config = SamplerConfig.from_options(config, **sampler_options)
+    _check_arguments(n, pmf_bins, joint_bins, batch_size)
 
     # 1. The model, and the classifier that judges its samples.
     net, schedule, class_names, source, ckpt_label = _resolve_model(model, device)
@@ -182,7 +174,7 @@ def evaluate(
         schedule,
         gen_labels,
         len(class_names),
-        sampling=sampling,
+        config=config,
         seed=seed,
         batch_size=int(batch_size),
         device=device,
@@ -200,7 +192,8 @@ def evaluate(
     settings = _settings(
         n=n,
         counts=counts,
-        sampling={**sampling, "steps": _steps_used(sampling, schedule)},
+        config=config,
+        steps=_steps_used(config, schedule),
         seed=seed,
         n_reference=len(reference[0]),
         n_train=len(train[0]),
@@ -219,37 +212,9 @@ def evaluate(
 
 
 # -- arguments --------------------------------------------------------------------------------
-def _sampler_settings(sampler, steps, eta, spacing, guidance) -> dict:
-    """The keyword arguments of :func:`~diffprob.diffusion.sampling.sample` that the caller chose.
-
-    They travel together: to every sampler call and, in this order, into the report's
-    settings.
-    """
-    from diffprob.diffusion.samplers.config import DEFAULT_GUIDANCE
-
-    if guidance is None:
-        guidance = DEFAULT_GUIDANCE
-    return {
-        "guidance": guidance,
-        "sampler": sampler,
-        "steps": steps,
-        "eta": eta,
-        "spacing": spacing,
-    }
-
-
-def _check_arguments(n, sampling, pmf_bins, joint_bins, batch_size) -> None:
-    from diffprob.diffusion.samplers.config import SAMPLERS, SPACINGS
-
-    guidance, sampler, spacing = sampling["guidance"], sampling["sampler"], sampling["spacing"]
+def _check_arguments(n, pmf_bins, joint_bins, batch_size) -> None:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ParameterError(f"n must be an integer >= 1, got {n!r}")
-    if not (math.isfinite(guidance) and guidance >= 0):
-        raise ParameterError(f"guidance must be a finite number >= 0, got {guidance}")
-    if sampler not in SAMPLERS:
-        raise ParameterError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
-    if spacing not in SPACINGS:
-        raise ParameterError(f"spacing must be one of {SPACINGS}, got {spacing!r}")
     if int(pmf_bins) < 1 or int(pmf_bins) > 256:
         raise ParameterError(f"pmf_bins must be in [1, 256], got {pmf_bins}")
     if int(joint_bins) < 1 or int(joint_bins) > 256:
@@ -335,7 +300,7 @@ def _sample_model(
     labels,
     n_classes,
     *,
-    sampling: dict,
+    config,
     seed,
     batch_size,
     device,
@@ -356,7 +321,7 @@ def _sample_model(
             schedule,
             len(ctx),
             context=ctx,
-            **sampling,
+            config=config,
             generator=generator,
             device=device,
             progress=progress,
@@ -365,13 +330,13 @@ def _sample_model(
     return np.concatenate(chunks)
 
 
-def _steps_used(sampling: dict, schedule) -> int:
+def _steps_used(config, schedule) -> int:
     """The number of steps the sampler takes: `steps`, or its default for this schedule."""
     from diffprob.diffusion.samplers.config import DEFAULT_DDIM_STEPS
 
-    if sampling["steps"] is not None:
-        return int(sampling["steps"])
-    if sampling["sampler"] == "ddpm":
+    if config.steps is not None:
+        return int(config.steps)
+    if config.sampler == "ddpm":
         return int(schedule.num_timesteps)
     return min(DEFAULT_DDIM_STEPS, int(schedule.num_timesteps))
 
@@ -415,7 +380,8 @@ def _settings(
     *,
     n,
     counts,
-    sampling,
+    config,
+    steps,
     seed,
     n_reference,
     n_train,
@@ -433,11 +399,11 @@ def _settings(
         "n_per_class": counts.tolist(),
         "n_reference": n_reference,
         "n_train": n_train,
-        "guidance": float(sampling["guidance"]),
-        "sampler": sampling["sampler"],
-        "steps": sampling["steps"],
-        "eta": float(sampling["eta"]),
-        "spacing": sampling["spacing"],
+        "guidance": config.guidance,
+        "sampler": config.sampler,
+        "steps": steps,
+        "eta": config.eta,
+        "spacing": config.spacing,
         "seed": int(seed),
         "checkpoint": checkpoint,
         "data_source": data_source,

@@ -101,8 +101,8 @@ class SamplerConfig:
         DDPM-like. DPM-Solver++(2M) has no noise and refuses eta > 0; DDPM ignores it
         (its noise is `variance`).
     guidance : float, optional
-        Classifier-free guidance weight w >= 0; 0 = plain conditional. Default
-        :data:`DEFAULT_GUIDANCE`.
+        Classifier-free guidance weight w >= 0; 0 = plain conditional. Default (and
+        None): :data:`DEFAULT_GUIDANCE`.
     clip_x0 : bool, optional
         Clip the predicted x0 to [-1, 1] inside each step (default True).
     variance : {"beta", "posterior"}, optional
@@ -147,7 +147,7 @@ class SamplerConfig:
         check_variance(self.variance)
         eta = check_eta(self.eta)
         if self.sampler == "ddpm" and self.spacing != "uniform":
-            raise ParameterError("the DDPM sampler visits every timestep; spacing is for 'ddim'")
+            raise ParameterError("DDPM visits every timestep; spacing is for 'ddim' and 'dpmpp-2m'")
         if self.sampler == "dpmpp-2m" and eta != 0:
             raise ParameterError(
                 f"eta is a DDIM option; DPM-Solver++(2M) is deterministic (got eta={self.eta})"
@@ -156,7 +156,10 @@ class SamplerConfig:
         for name, value in (
             ("steps", steps),
             ("eta", eta),
-            ("guidance", check_guidance(self.guidance)),
+            (
+                "guidance",
+                check_guidance(DEFAULT_GUIDANCE if self.guidance is None else self.guidance),
+            ),
             ("clip_x0", bool(self.clip_x0)),
         ):
             object.__setattr__(self, name, value)
