@@ -122,6 +122,14 @@ from .evaluation.sample_distances import (
     kernel_distance as kernel_distance,
     nearest_neighbor_distances as nearest_neighbor_distances,
 )
+from .evaluation.seeds import (
+    SeedsReport as SeedsReport,
+    evaluate_seeds as evaluate_seeds,
+)
+from .evaluation.uncertainty import (
+    Estimate as Estimate,
+    bootstrap_interval as bootstrap_interval,
+)
 from .plot.animation import (
     save_denoising_gif as save_denoising_gif,
 )

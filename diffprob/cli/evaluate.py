@@ -23,6 +23,7 @@ examples:
   diffprob evaluate --ckpt runs/try/model.pt --guidance 2 -o report.json
   diffprob evaluate --n 2000 --sampler ddim --steps 50 --seed 1 --json
   diffprob evaluate --sampler ddpm --n 100 --device cuda
+  diffprob evaluate --seeds 0,1,2 -o seeds.json       # mean ± sd over seeds, ratios to real
   diffprob evaluate --ckpt course.pt --reference heldout.npz --train-data train.npz \\
       --classifier course_classifier.pt
 """
@@ -41,9 +42,10 @@ def register(subparsers):
             "W1), joint-channel histogram TV (R-G, G-B, R-B), the sprite classifier's "
             "conditional accuracy, Frechet distance and KID on its features, and the "
             "distance of each sample to its nearest training sprite. The same metrics are "
-            "computed for other held-out sprites (the floor), an independent-pixel model "
-            "and pure noise. FD is biased upward at small n (compare it with the 'real' "
-            "row); KID is unbiased."
+            "computed for a second real sample of the same size (what sampling noise alone "
+            "gives), an independent-pixel model and pure noise, each against a large "
+            "reference set. Every headline figure has a bootstrap interval. FD is biased "
+            "upward at small n (compare it with the 'real' row); KID is unbiased."
         ),
         epilog=EPILOG,
     )
@@ -63,7 +65,29 @@ def register(subparsers):
                 "--seed",
                 int,
                 0,
-                "seeds sampling, held-out sprites, baselines and KID subsets (default: 0)",
+                "seeds sampling, held-out sprites, baselines, KID subsets and the bootstrap "
+                "(default: 0)",
+            ),
+            (
+                "--seeds",
+                None,
+                None,
+                "run once per seed, e.g. 0,1,2, and report mean ± standard deviation and "
+                "each group's ratio to the real row (replaces --seed)",
+                "S,S,...",
+            ),
+            (
+                "--n-reference",
+                positive_int,
+                None,
+                "held-out sprites every group is compared with (default: 5000 from the "
+                "generator, or all that --reference leaves)",
+            ),
+            (
+                "--bootstrap",
+                int,
+                200,
+                "bootstrap resamples for the intervals, 0 for none (default: 200)",
             ),
             ("--device", None, "cpu", "auto, cpu, cuda or mps (default: cpu)"),
             ("--batch-size", positive_int, 500, "samples drawn per sampler call (default: 500)"),
@@ -122,8 +146,13 @@ def run(args):
     from diffprob.diffusion.device import resolve_device
     from diffprob.errors import CheckpointError
     from diffprob.evaluation.evaluate import evaluate
+    from diffprob.evaluation.seeds import evaluate_seeds, parse_seeds
+    from diffprob.util.seeds import resolve_seed
 
     config = sampler_config_from_args(args)
+    seeds = None if args.seeds is None else parse_seeds(args.seeds)
+    resolve_seed(args.seed, "--seed")
+    check_range("--bootstrap", args.bootstrap, 0, None)
     check_range("--pmf-bins", args.pmf_bins, 1, 256)
     check_range("--joint-bins", args.joint_bins, 1, 256)
     device = resolve_device(args.device)
@@ -140,24 +169,34 @@ def run(args):
     train = _load(args.train_data, ckpt.image_size)
     inputs = [p for p in (path, args.reference, args.train_data, args.classifier) if p]
     out = None if args.output is None else output_path(args.output, args.output, inputs=inputs)
-    report = evaluate(
-        ckpt,
+    options = dict(
         config=config,
-        **option_values(args, "n", "seed", "classifier", "pmf_bins", "joint_bins", "batch_size"),
+        **option_values(args, "n", "classifier", "pmf_bins", "joint_bins", "batch_size"),
+        n_reference=args.n_reference,
+        n_bootstrap=args.bootstrap,
         reference=reference,
         train=train,
         device=device,
         progress=True,
     )
-    report.settings["checkpoint"] = str(path)
+    if seeds is None:
+        report = evaluate(ckpt, seed=args.seed, **options)
+        reports = [report]
+    else:
+        report = evaluate_seeds(ckpt, seeds=seeds, **options)
+        reports = report.reports
+    for single in reports:
+        single.settings["checkpoint"] = str(path)
     result = report.to_dict()
     if out is not None:
         out.write_text(json.dumps(result, indent=2) + "\n")
     if args.json:
         print_json(result)
-    else:
+    elif seeds is None:
         print(report.table(per_class=args.per_class))
-    timing = report.timings
+    else:
+        print(report.table())
+    timing = {k: sum(r.timings[k] for r in reports) for k in ("sampling_s", "total_s")}
     info(
         f"sampling {timing['sampling_s']:.1f} s, total {timing['total_s']:.1f} s"
         + (f"; wrote {out}" if out is not None else "")

@@ -30,8 +30,9 @@ import numpy as np
 from diffprob.errors import CheckpointError, ParameterError
 from diffprob.evaluation._real_data import STREAM_INDEPENDENT, STREAM_KID, STREAM_NOISE, real_sets
 from diffprob.evaluation.report import EvaluationReport
+from diffprob.evaluation.uncertainty import DEFAULT_RESAMPLES
 
-__all__ = ["evaluate", "DEFAULT_N"]
+__all__ = ["evaluate", "DEFAULT_N", "DEFAULT_REFERENCE_N"]
 
 DEFAULT_N = 500
 """Default number of generated sprites (100 per class for 5 classes).
@@ -42,6 +43,10 @@ as long. FD is biased upward at small n -- compare it only with the ``real``
 row of the same run.
 """
 
+DEFAULT_REFERENCE_N = 5000
+"""Reference sprites drawn from the generator by default (at least n): sprites are
+free, and against a large reference a figure's noise is its own sample's alone."""
+
 
 def evaluate(
     model=None,
@@ -49,6 +54,9 @@ def evaluate(
     n: int = DEFAULT_N,
     config=None,
     seed: int = 0,
+    n_reference: int | None = None,
+    n_bootstrap: int = DEFAULT_RESAMPLES,
+    confidence: float = 0.95,
     reference=None,
     train=None,
     classifier=None,
@@ -80,10 +88,21 @@ def evaluate(
         Its settings as keywords (``sampler="dpmpp-2m"``, ``steps=50``, ``guidance=2``,
         ...), which override `config`'s.
     seed : int, optional
-        Seeds the sampler, the held-out sets, the baselines and KID's subsets.
+        Seeds the sampler, the held-out sets, the baselines, KID's subsets and the
+        bootstrap.
+    n_reference : int, optional
+        Size of the reference set every group is compared with, split over classes in
+        the model's proportions. Default: with the generator,
+        ``max(DEFAULT_REFERENCE_N, n)`` fresh sprites; with a given `reference`, all
+        its images left after the ``real`` group (in the same class proportions).
+    n_bootstrap : int, optional
+        Bootstrap resamples for the intervals of the headline metrics (0: none); see
+        :mod:`diffprob.evaluation.uncertainty`.
+    confidence : float, optional
+        Coverage of those intervals.
     reference : SpriteData or (images, labels), optional
         Held-out real sprites, at least ``2 * ceil(n / K)`` of each class (split
-        into the reference set and the ``real`` baseline). Default: fresh sprites
+        into the ``real`` group and the reference set). Default: fresh sprites
         from the embedded generator, if the model was trained on it.
     train : SpriteData or (images, labels), optional
         The model's training set, for the memorisation distances and the
@@ -155,7 +174,7 @@ def evaluate(
     from diffprob.diffusion.samplers.config import SamplerConfig
 
     config = SamplerConfig.from_options(config, **sampler_options)
-    _check_arguments(n, pmf_bins, joint_bins, batch_size)
+    _check_arguments(n, pmf_bins, joint_bins, batch_size, n_reference, n_bootstrap, confidence)
 
     # 1. The model, and the classifier that judges its samples.
     net, schedule, class_names, source, ckpt_label = _resolve_model(model, device)
@@ -164,7 +183,9 @@ def evaluate(
 
     # 2. Real sprites: the reference set, the "real" group and the training set.
     counts = _class_counts(int(n), len(class_names))
-    reference, real, train = real_sets(reference, train, counts, size, int(seed), source)
+    reference, real, train = real_sets(
+        reference, train, counts, n_reference, size, int(seed), source
+    )
 
     # 3. The model's samples, the same number per class as every other set.
     gen_labels = np.repeat(np.arange(len(class_names)), counts)
@@ -185,8 +206,12 @@ def evaluate(
     # 4. Every group beside its baselines, scored against the reference set.
     images, labels = _groups((gen_images, gen_labels), real, reference, train, size, seed)
     kid_seed = int(_stream(seed, STREAM_KID).generate_state(1)[0])
-    metrics = MetricSettings(pmf_bins, joint_bins, kid_subset_size, kid_subsets, kid_seed)
-    overall, per_class = score_groups(images, labels, train[0], classifier, class_names, metrics)
+    metrics = MetricSettings(
+        pmf_bins, joint_bins, kid_subset_size, kid_subsets, kid_seed, n_bootstrap, confidence
+    )
+    overall, per_class, intervals = score_groups(
+        images, labels, train[0], classifier, class_names, metrics, _stream(seed, STREAM_KID)
+    )
 
     # 5. The report.
     settings = _settings(
@@ -207,14 +232,25 @@ def evaluate(
     )
     timings = {"sampling_s": sample_seconds, "total_s": time.perf_counter() - t_start}
     return EvaluationReport(
-        settings, tuple(class_names), overall, per_class, timings, images, labels
+        settings, tuple(class_names), overall, per_class, timings, intervals, images, labels
     )
 
 
 # -- arguments --------------------------------------------------------------------------------
-def _check_arguments(n, pmf_bins, joint_bins, batch_size) -> None:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ParameterError(f"n must be an integer >= 1, got {n!r}")
+def _check_arguments(n, pmf_bins, joint_bins, batch_size, n_reference, n_bootstrap, confidence):
+    for name, value, low in (
+        ("n", n, 1),
+        ("n_reference", n_reference, 1),
+        ("n_bootstrap", n_bootstrap, 0),
+    ):
+        if value is None and name == "n_reference":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise ParameterError(f"{name} must be an integer >= {low}, got {value!r}")
+    if n_bootstrap == 1:
+        raise ParameterError("n_bootstrap must be 0 (no intervals) or >= 2, got 1")
+    if not 0 < confidence < 1:
+        raise ParameterError(f"confidence must be in (0, 1), got {confidence}")
     if int(pmf_bins) < 1 or int(pmf_bins) > 256:
         raise ParameterError(f"pmf_bins must be in [1, 256], got {pmf_bins}")
     if int(joint_bins) < 1 or int(joint_bins) > 256:
@@ -405,6 +441,8 @@ def _settings(
         "eta": config.eta,
         "spacing": config.spacing,
         "seed": int(seed),
+        "n_bootstrap": int(metrics.n_bootstrap),
+        "confidence": float(metrics.confidence),
         "checkpoint": checkpoint,
         "data_source": data_source,
         "classifier": classifier_label,

@@ -13,13 +13,34 @@ from dataclasses import dataclass, field
 
 from diffprob.util.jsonable import to_jsonable
 
-__all__ = ["EvaluationReport", "GROUPS", "METRICS"]
+__all__ = ["EvaluationReport", "GROUPS", "GROUP_LABELS", "GROUP_NOTES", "METRICS", "table_rows"]
 
 GROUPS = ("model", "real", "independent_pixel", "noise")
 """Groups scored by :func:`~diffprob.evaluation.evaluate.evaluate`, in table order."""
 
+GROUP_LABELS = {
+    "model": "model",
+    "real": "real (2nd sample)",
+    "independent_pixel": "independent pixels",
+    "noise": "noise",
+}
+"""How the table names each group."""
+
+GROUP_NOTES = {
+    "real": "a second real sample of the same size: what sampling noise alone gives. A model "
+    "within its interval is indistinguishable from data by that metric; a model below it "
+    "is not better than data but, usually, less diverse or lucky.",
+    "independent_pixel": "every pixel drawn from its training marginal: right colour "
+    "marginals by construction (it can beat a finite real sample on TV, JS, W1), no "
+    "shapes (joint TV, accuracy, FD and KID see that).",
+    "noise": "pure N(0, I) noise, where sampling starts: the far end of every scale.",
+}
+"""What each baseline is, and what it can and cannot see."""
+
 METRICS = {
     "tv": "total variation between per-channel PMFs (mean over R, G, B), in [0, 1]",
+    "tv_256": "the same at the exact 256 levels: sees colours a few levels off the palette",
+    "class_tv": "colour TV within each class, mean over classes: sees colours in the wrong class",
     "js_bits": "Jensen-Shannon divergence between per-channel PMFs (mean over R, G, B), bits",
     "w1": "Wasserstein-1 between per-channel PMFs (mean over R, G, B), grey levels",
     "joint_tv": "total variation between joint-channel PMFs (mean over R-G, G-B, R-B)",
@@ -52,6 +73,10 @@ class EvaluationReport:
         of one class (compared with the reference images of that class).
     timings : dict
         Seconds spent sampling and in total.
+    intervals : dict
+        ``intervals[group][metric]`` -> :class:`~diffprob.evaluation.uncertainty.Estimate`,
+        the bootstrap interval of each headline metric of the overall rows (empty if
+        the run had ``n_bootstrap=0``).
     images, labels : dict
         ``images[group]`` uint8 (n, H, W, 3) and ``labels[group]`` int64 (n,),
         including the ``"reference"`` set. Not part of :meth:`to_dict`.
@@ -62,17 +87,30 @@ class EvaluationReport:
     overall: dict
     per_class: dict
     timings: dict
+    intervals: dict = field(default_factory=dict)
     images: dict = field(default_factory=dict, repr=False)
     labels: dict = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict:
-        """Plain, JSON-serialisable dict (NaN becomes None; images are left out)."""
+        """Plain, JSON-serialisable dict (NaN becomes None; images are left out).
+
+        Beside each headline value of ``overall`` stands its interval,
+        ``overall[group][metric + "_ci"] = [low, high]``.
+        """
+        overall = {
+            group: {
+                **row,
+                **{f"{m}_ci": [e.low, e.high] for m, e in self.intervals.get(group, {}).items()},
+            }
+            for group, row in self.overall.items()
+        }
         return to_jsonable(
             {
                 "settings": self.settings,
                 "class_names": list(self.class_names),
                 "metrics": dict(METRICS),
-                "overall": self.overall,
+                "groups": {g: GROUP_NOTES.get(g, "") for g in GROUPS},
+                "overall": overall,
                 "per_class": self.per_class,
                 "timings": self.timings,
             }
@@ -95,16 +133,17 @@ class EvaluationReport:
             f"vs {s.get('n_reference')} held-out sprites",
             "",
         ]
-        lines += _format_block("overall", self.overall)
+        lines += _format_overall(self.overall, self.intervals, s)
         if per_class:
             for name in self.class_names:
                 lines.append("")
                 lines += _format_block(f"class {name}", self.per_class[name])
-        lines += [
-            "",
-            "real = other held-out sprites (the floor); lower is better except accuracy.",
-            f"FD is biased upward at n = {s.get('n')}: compare it with the real row only.",
-        ]
+        lines += ["", "Lower is better except accuracy."]
+        lines += [f"{GROUP_LABELS[g]}: {note}" for g, note in GROUP_NOTES.items()]
+        lines.append(
+            f"FD and TV between finite samples are biased upward (FD by about tr(Sigma)/n): "
+            f"compare them with the real row of the same n = {s.get('n')}, never across n."
+        )
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -114,6 +153,8 @@ class EvaluationReport:
 # (metric key, column label, number format) of the table, in column order.
 _COLUMNS = (
     ("tv", "TV", "{:.4f}"),
+    ("tv_256", "TV 256", "{:.4f}"),
+    ("class_tv", "class TV", "{:.4f}"),
     ("js_bits", "JS bits", "{:.4f}"),
     ("w1", "W1", "{:.2f}"),
     ("joint_tv", "joint TV", "{:.4f}"),
@@ -132,5 +173,34 @@ def _format_block(title: str, rows: dict) -> list[str]:
         for key, _, fmt in _COLUMNS:
             value = metrics.get(key, float("nan"))
             cells.append(f"{'-' if not math.isfinite(value) else fmt.format(value):>9}")
-        lines.append(f"  {group:<19}" + "".join(cells))
+        lines.append(f"  {GROUP_LABELS.get(group, group):<19}" + "".join(cells))
+    return lines
+
+
+def _format_overall(rows: dict, intervals: dict, settings: dict) -> list[str]:
+    """The overall block, one row per metric, each value with its interval."""
+    if not intervals:
+        return _format_block("overall", rows)
+    lines = [
+        f"overall (value ± half of its {settings.get('confidence', 0.95):.0%} bootstrap "
+        f"interval, {settings.get('n_bootstrap')} resamples of each group's images within classes)"
+    ]
+    return lines + table_rows(intervals)
+
+
+def table_rows(estimates: dict, fmt: str | None = None) -> list[str]:
+    """One row per headline metric, one column per group: ``value ± half width``.
+
+    `estimates` is ``{group: {metric: Estimate}}``; `fmt` overrides every metric's own
+    number format (e.g. for ratios).
+    """
+    groups = list(estimates)
+    lines = [f"  {'metric':<10}" + "".join(f"{GROUP_LABELS.get(g, g):>21}" for g in groups)]
+    for key, label, own_fmt in _COLUMNS:
+        cells = []
+        for g in groups:
+            estimate = estimates[g].get(key)
+            text = "-" if estimate is None else estimate.format(fmt or own_fmt)
+            cells.append(f"{text:>21}")
+        lines.append(f"  {label:<10}" + "".join(cells))
     return lines

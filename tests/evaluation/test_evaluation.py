@@ -15,7 +15,7 @@ from diffprob.diffusion.models.unet import ContextUnet
 from diffprob.diffusion.schedule import NoiseSchedule
 from diffprob.errors import CheckpointError, DataError, ParameterError
 from diffprob.evaluation.evaluate import evaluate
-from diffprob.evaluation.report import GROUPS, METRICS
+from diffprob.evaluation.report import GROUP_LABELS, GROUPS, METRICS
 from diffprob.sprites.classes import CLASSES
 from diffprob.sprites.generator import generate_sprites
 
@@ -47,10 +47,14 @@ def test_report_structure(report):
         assert all(np.isfinite(v) for v in metrics.values())
         assert 0 <= metrics["tv"] <= 1 and 0 <= metrics["js_bits"] <= 1
         assert report.images[group].shape == (25, 16, 16, 3)
-    # n split evenly: 5 per class, the same in every group and in the reference.
+    # n split evenly: 5 per class, the same in every group; the reference is large (drawn
+    # from the generator) in the same proportions.
     assert report.settings["n_per_class"] == [5] * 5
-    for group in (*GROUPS, "reference"):
+    for group in GROUPS:
         np.testing.assert_array_equal(np.bincount(report.labels[group], minlength=5), [5] * 5)
+    ref_counts = np.bincount(report.labels["reference"], minlength=5)
+    assert report.settings["n_reference"] == evaluation.DEFAULT_REFERENCE_N == ref_counts.sum()
+    np.testing.assert_array_equal(ref_counts, [1000] * 5)
     assert report.settings["steps"] == 2 and report.settings["n_train"] == 200
 
 
@@ -78,7 +82,10 @@ def test_held_out_sets_are_new_sprites(report):
     assert report.overall["real"]["exact_copies"] == 0
     assert report.overall["real"]["nn_train_min"] > 0
     flat_train = {im.tobytes() for im in train}
-    assert not any(im.tobytes() in flat_train for im in report.images["reference"])
+    # Fresh draws, not the training set: among 5,000 an item sprite may repeat a training
+    # one by chance (the generator's own collision rate), never more than a few.
+    copies = sum(im.tobytes() in flat_train for im in report.images["reference"])
+    assert copies <= 5
 
 
 def test_to_dict_is_strict_json(report):
@@ -90,9 +97,34 @@ def test_to_dict_is_strict_json(report):
 
 def test_table_lists_groups_and_classes(report):
     table = report.table()
-    for name in (*GROUPS, *CLASSES, "FD", "KID", "accuracy"):
+    for name in (*GROUP_LABELS.values(), *CLASSES, "FD", "KID", "accuracy", "TV 256", "class TV"):
         assert name in table
     assert "class hero" not in report.table(per_class=False)
+
+
+def test_every_headline_metric_has_its_interval_in_table_and_json(report):
+    for group in GROUPS:
+        for metric in METRICS:
+            est = report.intervals[group][metric]
+            assert est.value == report.overall[group][metric]
+            # (a percentile interval of a biased figure at n = 25 may sit beside its value)
+            assert est.low <= est.high and np.isfinite(est.half_width), (group, metric)
+    data = report.to_dict()
+    tv = report.intervals["model"]["tv"]
+    assert data["overall"]["model"]["tv_ci"] == [tv.low, tv.high]
+    assert data["settings"]["n_bootstrap"] == 200 and data["settings"]["confidence"] == 0.95
+    assert tv.format() in report.table()
+    assert (
+        "real (2nd sample)" in data["groups"]["real"]
+        or "second real sample" in data["groups"]["real"]
+    )
+
+
+def test_class_tv_and_exact_level_tv(report):
+    m = report.overall["model"]
+    per_class = [report.per_class[c]["model"]["tv"] for c in CLASSES]
+    assert m["class_tv"] == pytest.approx(np.mean(per_class))
+    assert m["tv_256"] >= m["tv"]  # merging levels into bins can only shrink TV
 
 
 def test_seeded_runs_are_reproducible(tiny, report):
@@ -168,9 +200,11 @@ def test_explicit_reference_and_train(tiny):
         (net, schedule, CLASSES), n=10, steps=1, reference=ref, train=train, kid_subsets=2
     )
     assert rep.settings["n_train"] == 50 and rep.settings["data_source"] == ""
-    # Reference and real are disjoint halves of the given held-out set.
+    # Reference and real are disjoint parts of the given held-out set; the reference takes
+    # what the real group leaves, in the model's class proportions (60 // 5 - 2 = 10 each).
     ref_bytes = {im.tobytes() for im in rep.images["reference"]}
     assert not any(im.tobytes() in ref_bytes for im in rep.images["real"])
+    assert rep.settings["n_reference"] == 5 * (min(np.bincount(ref[1])) - 2)
     with pytest.raises(DataError, match="need"):
         evaluate((net, schedule, CLASSES), n=100, steps=1, reference=ref, train=train)
 
@@ -222,11 +256,39 @@ def test_cli_table_and_json_file(tiny_ckpt, tmp_path, capsys):
     )
     assert status == 0
     captured = capsys.readouterr()
-    assert "independent_pixel" in captured.out and "class spell" in captured.out
+    assert "independent pixels" in captured.out and "class spell" in captured.out
     data = json.loads(out.read_text())
     assert data["settings"]["checkpoint"] == str(tiny_ckpt) and data["settings"]["seed"] == 3
     assert main(["evaluate", "--ckpt", str(tiny_ckpt), "--n", "5", "--steps", "1", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["settings"]["n"] == 5
+
+
+def test_cli_seeds_report_mean_spread_and_ratio(tiny_ckpt, tmp_path, capsys):
+    out = tmp_path / "seeds.json"
+    argv = ["evaluate", "--ckpt", str(tiny_ckpt), "--n", "10", "--steps", "1", "--seeds", "0,1"]
+    assert main([*argv, "--n-reference", "200", "--bootstrap", "0", "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "mean ± standard deviation over 2 seeds" in text and "real row's mean" in text
+    data = json.loads(out.read_text())
+    assert data["seeds"] == [0, 1] and set(data["per_seed"]) == {"0", "1"}
+    per_seed = [data["per_seed"][s]["overall"]["model"]["tv"] for s in ("0", "1")]
+    mean = data["mean"]["model"]
+    assert mean["tv"] == pytest.approx(np.mean(per_seed))
+    assert mean["tv_sd"] == pytest.approx(np.std(per_seed, ddof=1))
+    assert mean["tv_over_real"] == pytest.approx(mean["tv"] / data["mean"]["real"]["tv"])
+    assert data["per_seed"]["0"]["settings"]["n_reference"] == 200
+    # one seed of the pair equals the single-seed run
+    assert (
+        main([*argv[:-2], "--seed", "1", "--n-reference", "200", "--bootstrap", "0", "--json"]) == 0
+    )
+    single = json.loads(capsys.readouterr().out)
+    assert single["overall"]["model"]["tv"] == data["per_seed"]["1"]["overall"]["model"]["tv"]
+
+
+@pytest.mark.parametrize("seeds", ["0,0", "a,b", "-1,2"])
+def test_cli_bad_seeds(tiny_ckpt, seeds, capsys):
+    assert main(["evaluate", "--ckpt", str(tiny_ckpt), f"--seeds={seeds}"]) == 1
+    assert "seeds" in capsys.readouterr().err
 
 
 def test_cli_bad_inputs_write_nothing(tiny_ckpt, tmp_path, capsys):
