@@ -70,6 +70,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
+        if getattr(args, "seed", None) is not None or getattr(args, "draws_seed", False):
+            # One rule for every verb: a seed is checked, and a verb that draws one when
+            # none is given (set_defaults(draws_seed=True)) reports it, so the run can be
+            # repeated. Others (train) read "not given" as None.
+            from diffprob.util.seeds import resolve_seed
+
+            args.seed = resolve_seed(args.seed, "--seed")
         status = args.func(args)
     except DiffprobError as exc:
         print(f"diffprob {args.command}: error: {exc}", file=sys.stderr)

@@ -147,11 +147,9 @@ def run(args):
     from diffprob.errors import CheckpointError
     from diffprob.evaluation.evaluate import evaluate
     from diffprob.evaluation.seeds import evaluate_seeds, parse_seeds
-    from diffprob.util.seeds import resolve_seed
 
     config = sampler_config_from_args(args)
     seeds = None if args.seeds is None else parse_seeds(args.seeds)
-    resolve_seed(args.seed, "--seed")
     check_range("--bootstrap", args.bootstrap, 0, None)
     check_range("--pmf-bins", args.pmf_bins, 1, 256)
     check_range("--joint-bins", args.joint_bins, 1, 256)

@@ -74,7 +74,10 @@ def register(subparsers):
         help="number of diffusion steps T of the schedule (default: 500)",
     )
     parser.add_argument(
-        "--seed", type=int, default=None, help="random seed for the noise (default: fresh entropy)"
+        "--seed",
+        type=int,
+        default=None,
+        help="random seed for the noise (default: a fresh one, printed so the run can be repeated)",
     )
     parser.add_argument(
         "--bins", type=positive_int, default=60, help="histogram bins in the figure (default: 60)"
@@ -90,7 +93,7 @@ def register(subparsers):
     parser.add_argument(
         "--json", action="store_true", help="print the per-t numbers as JSON instead of the table"
     )
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, draws_seed=True)
 
 
 def run(args) -> int:
@@ -114,8 +117,6 @@ def run(args) -> int:
             raise ParameterError(
                 f"timestep {t} is outside [0, {schedule.num_timesteps}] (see --timesteps)"
             )
-    if args.seed is not None and args.seed < 0:
-        raise ParameterError(f"--seed must be >= 0, got {args.seed}")
     src = Path(args.image)
     image = load_image(src)
     out = output_path(args.output, f"{src.stem}_forward.png", inputs=[src])

@@ -72,7 +72,7 @@ def register(subparsers):
     parser.add_argument(
         "--json", action="store_true", help="print the numbers as JSON instead of the human summary"
     )
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, draws_seed=True)
 
 
 def run(args) -> int:
@@ -81,11 +81,10 @@ def run(args) -> int:
     from diffprob.errors import ParameterError
     from diffprob.stats.io import load_image, save_image, to_uint8
     from diffprob.stats.noise import add_gaussian_noise
-    from diffprob.util.seeds import resolve_seed
 
     if args.var < 0:
         raise ParameterError(f"--var must be >= 0, got {args.var}")
-    seed = resolve_seed(args.seed, "--seed")
+    seed = args.seed  # checked, or drawn, by the command line's main
     src = Path(args.image)
     image = load_image(src)
     default = f"{src.stem}_noisy_m{args.mean:g}_v{args.var:g}.png"

@@ -152,7 +152,7 @@ def register(subparsers):
     )
     add("--no-progress", dest="progress", action="store_false", help="no progress bar on stderr")
     add("--json", action="store_true", help="print a JSON summary instead of text")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, draws_seed=True)
 
 
 def _load_checkpoint(path_arg, device):
@@ -193,7 +193,6 @@ def _load_inpaint_inputs(args, size):
 
 def run(args) -> int:
     import json
-    import secrets
     import time
 
     import numpy as np
@@ -211,8 +210,6 @@ def run(args) -> int:
 
     # -- validate everything before writing anything ------------------------------------
     config = sampler_config_from_args(args)
-    if args.seed is not None and args.seed < 0:
-        raise ParameterError(f"--seed must be >= 0, got {args.seed}")
     if (args.inpaint is None) != (args.mask is None):
         raise ParameterError("--inpaint and --mask go together")
     if args.per_class is not None and args.context is not None:
@@ -261,7 +258,7 @@ def run(args) -> int:
     extra = {flag: output_path(value, value, inputs=inputs) for flag, value in wanted.items()}
 
     # -- sample ---------------------------------------------------------------------------
-    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+    seed = args.seed  # checked, or drawn, by the command line's main
     generator = torch.Generator().manual_seed(seed)
     every = 0
     if "--gif" in extra:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import fields
 
 from diffprob.diffusion.training.config import DEFAULT_STEPS, LR_DECAYS, PRECISIONS, TrainConfig
@@ -250,7 +251,7 @@ def register(subparsers):
         help="autocast on CUDA (auto: bf16 if supported, else fp16 + grad scaler; "
         "with TF32 products); off: float32 throughout",
     )
-    opt.add_argument("--seed", type=non_negative_int, help="seed of weights, data order, noise")
+    opt.add_argument("--seed", type=int, help="seed of weights, data order, noise")
 
     run_group = parser.add_argument_group("run")
     run_group.add_argument(
@@ -338,6 +339,23 @@ def _build(args):
     return data, model_config, train_config, schedule
 
 
+def describe_run(data, config) -> list[str]:
+    """What a run is about to learn from and for how long: printed before it starts."""
+    counts = ", ".join(
+        f"{name} {k}" for name, k in zip(data.class_names, data.class_counts(), strict=True)
+    )
+    per_epoch = config.steps_per_epoch(len(data))
+    total = config.total_steps(per_epoch)
+    lines = [
+        f"data: {len(data)} images from {data.source}, {data.image_size}x{data.image_size} RGB",
+        f"  {data.num_classes} classes: {counts}",
+        *(f"  {note}" for note in data.notes),
+        f"training: {total} steps of batch {config.batch_size} = {total / per_epoch:.1f} "
+        "epochs (the progress bar shows the time left)",
+    ]
+    return lines
+
+
 def _fill_run_options(args, out):
     """Replace options not given (None) by the run's saved ones (on --resume) or defaults."""
     import json
@@ -386,6 +404,17 @@ def run(args):
         )
     _fill_run_options(args, out)
     data, model_config, train_config, schedule = _build(args)
+    summary_lines = describe_run(data, train_config)
+
+    def print_summary_once(row):
+        # On the first step, once train() has checked everything: an error stays one line.
+        if summary_lines:
+            from tqdm import tqdm
+
+            for line in summary_lines:
+                tqdm.write(line, file=sys.stderr)
+            summary_lines.clear()
+
     if args.threads:
         import torch
 
@@ -403,6 +432,7 @@ def run(args):
             init_from=None if args.resume else args.init_from,
             device=args.device,
             progress=not args.no_progress,
+            callback=print_summary_once,
         )
     except KeyboardInterrupt:  # last.pt was written: record how to resume it
         _save_run_options(args, out)

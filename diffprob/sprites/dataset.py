@@ -63,6 +63,9 @@ class SpriteData:
         Name of each label.
     source : str
         Where the data came from (kept in checkpoints and reports).
+    notes : tuple of str
+        What loading did to the files, e.g. resizing or compositing transparency over
+        white (``diffprob train`` prints them before it starts).
 
     Examples
     --------
@@ -77,6 +80,7 @@ class SpriteData:
     labels: np.ndarray
     class_names: tuple
     source: str
+    notes: tuple = ()
 
     def __post_init__(self):
         images, labels = self.images, self.labels
@@ -121,7 +125,9 @@ class SpriteData:
 
     def subset(self, index) -> SpriteData:
         """The images (and labels) at ``index`` (an integer array or a boolean mask)."""
-        return SpriteData(self.images[index], self.labels[index], self.class_names, self.source)
+        return SpriteData(
+            self.images[index], self.labels[index], self.class_names, self.source, self.notes
+        )
 
     def save(self, path: str | os.PathLike) -> None:
         """Write a compressed ``.npz`` that :func:`load_sprite_data` reads back exactly."""
@@ -314,7 +320,7 @@ def _load_folder(path: Path, size: int) -> SpriteData:
             f"{str(path)!r}: no sub-folders; put each class's images in a sub-folder named "
             "after the class"
         )
-    images, labels = [], []
+    images, labels, sizes, transparent = [], [], {}, 0
     for label, folder in enumerate(classes):
         files = sorted(
             p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
@@ -322,17 +328,32 @@ def _load_folder(path: Path, size: int) -> SpriteData:
         if not files:
             raise DataError(f"{str(folder)!r}: class folder holds no images")
         for file in files:
-            images.append(_resize_one(load_image(file), size, cv2))
+            image = load_image(file, alpha="ignore")
+            transparent += bool(image.mask.any())
+            h, w = image.shape[:2]
+            sizes[(h, w)] = sizes.get((h, w), 0) + 1
+            images.append(_resize_one(image.data, size, cv2))
             labels.append(label)
+    notes = [
+        f"resized {k} image(s) from {h}x{w} to {size}x{size}"
+        for (h, w), k in sorted(sizes.items())
+        if (h, w) != (size, size)
+    ]
+    if transparent:
+        notes.append(
+            f"{transparent} of {len(images)} image(s) have transparent pixels, composited over "
+            "white (the model sees them as white)"
+        )
     return _build(
         np.stack(images),
         np.asarray(labels, dtype=np.int64),
         tuple(p.name for p in classes),
         str(path),
+        tuple(notes),
     )
 
 
-def _build(images, labels, names, source) -> SpriteData:
+def _build(images, labels, names, source, notes=()) -> SpriteData:
     if len(labels) != len(images):
         raise DataError(f"{source!r}: {len(images)} images but {len(labels)} labels")
     if len(labels) and (labels.min() < 0 or labels.max() >= len(names)):
@@ -340,7 +361,7 @@ def _build(images, labels, names, source) -> SpriteData:
             f"{source!r}: labels must be in [0, {len(names) - 1}], "
             f"got values in [{labels.min()}, {labels.max()}]"
         )
-    return SpriteData(images, labels, names, source)
+    return SpriteData(images, labels, names, source, tuple(notes))
 
 
 def _resize_one(image: np.ndarray, size: int, cv2) -> np.ndarray:
@@ -358,7 +379,9 @@ def _resize(data: SpriteData, size: int) -> SpriteData:
     import cv2
 
     images = np.stack([_resize_one(im, size, cv2) for im in data.images])
-    return SpriteData(images, data.labels, data.class_names, data.source)
+    h, w = data.images.shape[1:3]
+    note = f"resized {len(images)} image(s) from {h}x{w} to {size}x{size}"
+    return SpriteData(images, data.labels, data.class_names, data.source, (*data.notes, note))
 
 
 def split_train_test(

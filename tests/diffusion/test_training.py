@@ -498,3 +498,21 @@ def test_cli_subprocess_end_to_end(tmp_path):
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "bad").exists()
+
+
+def test_cli_prints_a_data_summary_before_training(tmp_path, capsys):
+    from PIL import Image
+
+    for name in ("slime", "tree"):
+        (tmp_path / "tiles" / name).mkdir(parents=True)
+        for i in range(4):
+            rgba = np.zeros((32, 32, 4), np.uint8)
+            rgba[8:24, 8:24] = [40 * i, 200, 90, 255]  # an opaque square on transparency
+            Image.fromarray(rgba, "RGBA").save(tmp_path / "tiles" / name / f"{i}.png")
+    argv = ["train", "--data", str(tmp_path / "tiles"), "--config", "tiny", "--steps", "1"]
+    assert main([*argv, "--batch-size", "4", "--out", str(tmp_path / "run"), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "data: 8 images" in err and "2 classes: slime 4, tree 4" in err
+    assert "resized 8 image(s) from 32x32 to 16x16" in err
+    assert "8 of 8 image(s) have transparent pixels, composited over white" in err
+    assert "training: 1 steps of batch 4 = 0.5 epochs" in err

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-from diffprob.errors import ParameterError
+from diffprob.errors import DataError, ParameterError
 from diffprob.util.validation import check_choice
 
 __all__ = ["TrainConfig", "learning_rate", "RESUMABLE_CHANGES", "DEFAULT_STEPS"]
@@ -156,6 +156,17 @@ class TrainConfig:
         if unknown:
             raise ParameterError(f"unknown training configuration keys: {sorted(unknown)}")
         return cls(**data)
+
+    def steps_per_epoch(self, n_images: int) -> int:
+        """Full batches in one pass over `n_images` (a last partial batch is dropped).
+
+        Raises DataError when not even one batch fits.
+        """
+        if n_images < self.batch_size:
+            raise DataError(
+                f"batch size {self.batch_size} is larger than the data set ({n_images} images)"
+            )
+        return n_images // self.batch_size
 
     def total_steps(self, steps_per_epoch: int) -> int:
         """Optimizer steps of the whole run."""

@@ -62,7 +62,7 @@ from diffprob.diffusion.training.state import (
     training_checkpoint,
 )
 from diffprob.diffusion.training.stop import StopFlag
-from diffprob.errors import DataError, ParameterError
+from diffprob.errors import ParameterError
 
 __all__ = ["TrainResult", "train"]
 
@@ -182,11 +182,7 @@ def train(
     autocast_dtype, use_scaler = autocast_settings(config, device)
     images, contexts = training_tensors(data, model_config)
     source = str(getattr(data, "source", "") or "")
-    steps_per_epoch = len(images) // config.batch_size
-    if steps_per_epoch < 1:
-        raise DataError(
-            f"batch size {config.batch_size} is larger than the data set ({len(images)} images)"
-        )
+    steps_per_epoch = config.steps_per_epoch(len(images))
     v_prediction = schedule.config.prediction_type == "v_prediction"
     run = RunFolder(
         None if out_dir is None else Path(out_dir),
