@@ -151,6 +151,7 @@ def samples_step(ctx: DemoContext) -> list[Path]:
         ctx.out / "denoising.gif",
         result.trajectory_timesteps,
         ncols=SAMPLES_PER_CLASS,
+        row_labels=class_names,
     )
     return [grid_path, gif_path]
 

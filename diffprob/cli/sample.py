@@ -23,7 +23,7 @@ examples:
   diffprob sample --per-class 8 --guidance 2 -o classes.png --npz classes.npz
   diffprob sample --sampler ddpm --seed 1 --gif denoise.gif
   diffprob sample --inpaint sprite.png --mask mask.png --n 16 --resample 5 -o fixed.png
-  diffprob sample --ckpt runs/try/checkpoint.pt --device cuda --json
+  diffprob sample --ckpt runs/try/model.pt --device cuda --json
 """
 
 IMAGE_SUFFIXES = (".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
@@ -205,7 +205,7 @@ def run(args) -> int:
     from diffprob.diffusion.samplers.factory import make_sampler
     from diffprob.diffusion.sampling import sample
     from diffprob.errors import ParameterError
-    from diffprob.sprites.grid import make_grid
+    from diffprob.sprites.grid import label_rows, make_grid
     from diffprob.stats.io import save_image
 
     # -- validate everything before writing anything ------------------------------------
@@ -290,7 +290,14 @@ def run(args) -> int:
 
     # -- write ----------------------------------------------------------------------------
     images = from_model_range(result.images)
-    save_image(out, make_grid(images, ncols, scale=args.scale))
+    # A per-class run has one row per class: name the rows.
+    row_labels = (
+        list(class_names) if args.per_class is not None and ncols == args.per_class else None
+    )
+    grid = make_grid(images, ncols, scale=args.scale)
+    if row_labels is not None:
+        grid = label_rows(grid, row_labels, images.shape[1] * args.scale)
+    save_image(out, grid)
     if result.context is None or args.per_class is not None:
         context_weights = None
     else:
@@ -312,7 +319,9 @@ def run(args) -> int:
     if "--gif" in extra:
         from diffprob.plot.animation import save_denoising_gif
 
-        save_denoising_gif(result, extra["--gif"], ncols=ncols, scale=args.scale)
+        save_denoising_gif(
+            result, extra["--gif"], ncols=ncols, scale=args.scale, row_labels=row_labels
+        )
         settings["gif"] = str(extra["--gif"])
         settings["gif_frames"] = len(result.trajectory)
     if "--npz" in extra:

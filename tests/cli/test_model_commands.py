@@ -206,6 +206,13 @@ def test_sample_per_class_and_ddpm(inputs, tmp_path, capsys):
     assert summary["n"] == 10 and summary["steps"] == 20 and summary["sampler"] == "ddpm"
     with np.load(npz) as data:
         assert data["context"].argmax(1).tolist() == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
+        images = data["images"]
+    # one row per class, named: the grid is the plain grid with a name column on its left
+    from diffprob.sprites.grid import label_rows, make_grid
+    from diffprob.stats.io import load_image
+
+    expected = label_rows(make_grid(images, 2, scale=4), list(CLASSES), 16 * 4)
+    np.testing.assert_array_equal(load_image(tmp_path / "pc.png"), expected)
 
 
 def test_sample_with_the_dpm_solver_and_quadratic_spacing(inputs, tmp_path, capsys):

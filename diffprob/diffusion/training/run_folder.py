@@ -131,8 +131,9 @@ class RunFolder:
         ax.grid(alpha=0.3, which="both")
         fig.savefig(self.path / LOSS_PLOT, dpi=100)
 
-    def preview(self, ema_model, schedule, step: int, seed: int) -> None:
-        """Save a grid of a few samples per class as previews/step_<step>.png."""
+    def preview(self, ema_model, schedule, step: int, seed: int, class_names=()) -> None:
+        """Save a grid of a few samples per class, rows named by class, as
+        previews/step_<step>.png."""
         if not self:
             return
         try:
@@ -142,9 +143,11 @@ class RunFolder:
             return
         import matplotlib.image
 
-        from diffprob.sprites.grid import make_grid
+        from diffprob.sprites.grid import label_rows, make_grid
 
         grid = make_grid(images, ncols=_PREVIEW_PER_CLASS, scale=4)
+        if len(class_names) == len(images) // _PREVIEW_PER_CLASS:
+            grid = label_rows(grid, class_names, images.shape[1] * 4)
         folder = self.path / PREVIEWS
         folder.mkdir(exist_ok=True)
         matplotlib.image.imsave(folder / f"step_{step:07d}.png", grid)

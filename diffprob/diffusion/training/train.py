@@ -236,6 +236,10 @@ def train(
 
 
 # -- the loop -------------------------------------------------------------------------------
+def _preview(job: TrainJob, state: TrainState) -> None:
+    job.run.preview(state.ema.model, job.schedule_dev, state.step, job.config.seed, job.class_names)
+
+
 def _train_loop(job: TrainJob, init_state, resume_ckpt, progress: bool, callback) -> TrainResult:
     """Build the state, take the steps, save the end (or, on Ctrl-C, the last step)."""
     from tqdm.auto import tqdm
@@ -270,7 +274,7 @@ def _train_loop(job: TrainJob, init_state, resume_ckpt, progress: bool, callback
                 if config.checkpoint_every and state.step % config.checkpoint_every == 0:
                     _save(job, state)
                 if config.preview_every and state.step % config.preview_every == 0:
-                    job.run.preview(state.ema.model, job.schedule_dev, state.step, config.seed)
+                    _preview(job, state)
                 if distributed.any_rank(stop.requested, job.device, job.dist):
                     raise KeyboardInterrupt
     except KeyboardInterrupt:
@@ -283,7 +287,7 @@ def _train_loop(job: TrainJob, init_state, resume_ckpt, progress: bool, callback
         distributed.check_replicas_agree(state.model, job.device)
 
     final = _save(job, state, final=True)
-    job.run.preview(state.ema.model, job.schedule_dev, state.step, config.seed)
+    _preview(job, state)
     done = state.step - start_step
     return TrainResult(
         model=state.model,
