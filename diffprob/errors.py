@@ -17,6 +17,8 @@ __all__ = [
     "ImageWriteError",
     "DataError",
     "CheckpointError",
+    "TrainingDivergedError",
+    "RunFolderBusyError",
 ]
 
 
@@ -42,3 +44,11 @@ class DataError(DiffprobError, ValueError):
 
 class CheckpointError(DiffprobError, ValueError):
     """A checkpoint is missing, corrupt, or from an incompatible configuration."""
+
+
+class TrainingDivergedError(DiffprobError, FloatingPointError):
+    """Training stopped because its loss or weights stopped being finite numbers."""
+
+
+class RunFolderBusyError(DiffprobError, OSError):
+    """Another process is training into the same run folder."""

@@ -148,10 +148,10 @@ def add_sampling_arguments(add) -> None:
     )
     add(
         "--sampler",
-        choices=("ddim", "ddpm", "dpmpp-2m"),
-        default="ddim",
-        help="ddim (default; few steps), ddpm (ancestral, all T steps) or dpmpp-2m "
-        "(DPM-Solver++(2M): second order, deterministic, same cost per step as ddim)",
+        choices=("dpmpp-2m", "ddim", "ddpm"),
+        default=None,
+        help="dpmpp-2m (default: DPM-Solver++(2M), second order, deterministic; ddim with "
+        "--inpaint), ddim (DDIM, few steps, --eta adds noise) or ddpm (ancestral, all T steps)",
     )
     add(
         "--steps",
@@ -162,9 +162,9 @@ def add_sampling_arguments(add) -> None:
     add(
         "--spacing",
         choices=("uniform", "quadratic"),
-        default="uniform",
-        help="timesteps of ddim and dpmpp-2m: uniform (default) or quadratic, denser at "
-        "small t (Song et al. 2021)",
+        default=None,
+        help="timesteps of ddim and dpmpp-2m: uniform or quadratic, denser at small t (Song "
+        "et al. 2021); default quadratic for dpmpp-2m, uniform for ddim",
     )
     add(
         "--eta",
@@ -182,21 +182,23 @@ def add_sampling_arguments(add) -> None:
     )
 
 
-def sampler_config_from_args(args):
+def sampler_config_from_args(args, base=None):
     """The :class:`~diffprob.diffusion.samplers.config.SamplerConfig` of a verb's options.
 
     Built from every setting the verb has as an option (``--sampler``, ``--steps``,
     ``--spacing``, ``--eta``, ``--guidance``, and ``--no-clip`` or ``--variance`` where
-    the verb offers them); the others keep their defaults. The config checks them, with
-    the same words as the API.
+    the verb offers them); the others keep the defaults of `base` (default:
+    ``SamplerConfig()``). The config checks them, with the same words as the API.
     """
     import re
 
     from diffprob.diffusion.samplers.config import SamplerConfig
 
     names = [name for name in SamplerConfig.field_names() if hasattr(args, name)]
+    # Options left at None (--sampler, --spacing) take the config's defaults.
+    given = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     try:
-        return SamplerConfig.from_dict({name: getattr(args, name) for name in names})
+        return SamplerConfig.from_options(base, **given)
     except ParameterError as exc:
         # The config names its settings; on the command line they are flags.
         flags = "|".join(names)

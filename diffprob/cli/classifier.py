@@ -16,7 +16,7 @@ from ._common import (
 
 EPILOG = """\
 examples:
-  diffprob classifier train                      # retrain the shipped weights
+  diffprob classifier train --force              # retrain (overwrite) the shipped weights
   diffprob classifier train --steps 300 --n 5000 -o my_classifier.pt
   diffprob classifier train --data sprites.npz --size 16 -o npz_classifier.pt
   diffprob classifier eval                       # held-out accuracy of the shipped weights
@@ -50,7 +50,9 @@ def register(subparsers):
             "Train the sprite classifier. With --data sprites (default) the training "
             "sprites come from the embedded generator with --data-seed and the held-out "
             "test sprites from --data-seed + 1; with a file or folder, a stratified "
-            "--test-fraction is held out."
+            "--test-fraction is held out. An existing weights file (the shipped one by "
+            "default) is overwritten only with --force; a run whose loss stops being "
+            "finite saves nothing and exits with status 1."
         ),
         epilog=EPILOG,
     )
@@ -91,8 +93,9 @@ def register(subparsers):
         "--output",
         metavar="PATH",
         default=None,
-        help=f"weights file to write (default: {DEFAULT_OUTPUT})",
+        help=f"weights file to write (default: the shipped {DEFAULT_OUTPUT})",
     )
+    add("--force", action="store_true", help="overwrite the weights file if it exists")
     add("--json", action="store_true", help="print a JSON summary on stdout")
     train.set_defaults(func=run_train)
 
@@ -199,7 +202,7 @@ def run_train(args):
     import torch
 
     from diffprob.diffusion.device import resolve_device
-    from diffprob.errors import ParameterError
+    from diffprob.errors import ImageWriteError, ParameterError
     from diffprob.evaluation.classifier import (
         default_classifier_path,
         save_classifier,
@@ -208,10 +211,21 @@ def run_train(args):
 
     if args.width % 8:
         raise ParameterError(f"--width must be a multiple of 8, got {args.width}")
+    if args.lr <= 0:
+        raise ParameterError(f"--lr must be > 0, got {args.lr:g}")
     device = resolve_device(args.device)
+    target = str(default_classifier_path()) if args.output is None else args.output
+    try:
+        out = output_path(target, target, inputs=[args.data])
+    except OSError as exc:  # its folder cannot be made (a file on the way, no permission)
+        if isinstance(exc, ImageWriteError):
+            raise
+        raise ImageWriteError(f"cannot write {target!r}: {exc.strerror or exc}") from None
+    if out.exists() and not args.force:
+        shipped = " (the shipped classifier)" if args.output is None else ""
+        raise ImageWriteError(f"{str(out)!r}{shipped} exists; pass --force to overwrite it")
+    _check_writable(out)  # before minutes of training, not after
     train, test = _split(args, args.n)
-    default = default_classifier_path()
-    out = output_path(args.output, str(default), inputs=[args.data])
     if args.threads:
         torch.set_num_threads(args.threads)
     info(
@@ -241,6 +255,22 @@ def run_train(args):
         _print_summary(summary, model.class_names)
         print(f"wall time {metadata['wall_time_s']:.1f} s; wrote {out}")
     return 0
+
+
+def _check_writable(out) -> None:
+    """Raise ImageWriteError unless a file can be created in `out`'s folder."""
+    import os
+    import tempfile
+
+    from diffprob.errors import ImageWriteError
+
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ImageWriteError(f"cannot write {str(out)!r}: {reason}") from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def run_eval(args):

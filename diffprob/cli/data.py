@@ -88,11 +88,15 @@ def run(args):
 
     from diffprob.errors import ImageWriteError, ParameterError
     from diffprob.sprites.classes import CLASSES
+    from diffprob.util.limits import MAX_SPRITES, check_upper
 
     from ._common import info, output_path, print_json
 
     if args.n < 1:
         raise ParameterError(f"-n must be >= 1, got {args.n}")
+    # Also bounded in bytes (n x size x size x 3) by load_sprite_data, so that the file
+    # it writes can be loaded back.
+    check_upper("-n", args.n, MAX_SPRITES, "write several files with different --seed")
     if args.size not in (16, 32, 48, 64):
         raise ParameterError(f"--size must be 16, 32, 48 or 64, got {args.size}")
     out = Path(args.output)

@@ -200,6 +200,8 @@ def run(args) -> int:
     from diffprob.errors import ImageWriteError
     from diffprob.stats.example_image import sample_image
 
+    if not args.out.strip():
+        raise ImageWriteError("--out is empty; name a folder for the figures")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ImageWriteError(f"--out {str(out)!r} exists and is not a folder")

@@ -147,10 +147,15 @@ def run(args):
     from diffprob.errors import CheckpointError
     from diffprob.evaluation.evaluate import evaluate
     from diffprob.evaluation.seeds import evaluate_seeds, parse_seeds
+    from diffprob.util.limits import MAX_BATCH, MAX_SAMPLES, check_upper
 
     config = sampler_config_from_args(args)
     seeds = None if args.seeds is None else parse_seeds(args.seeds)
-    check_range("--bootstrap", args.bootstrap, 0, None)
+    check_range("--bootstrap", args.bootstrap, 0, MAX_SAMPLES)
+    check_upper("--n", args.n, MAX_SAMPLES, "split the run over --seeds")
+    if args.n_reference is not None:
+        check_upper("--n-reference", args.n_reference, MAX_SAMPLES)
+    check_upper("--batch-size", args.batch_size, MAX_BATCH)
     check_range("--pmf-bins", args.pmf_bins, 1, 256)
     check_range("--joint-bins", args.joint_bins, 1, 256)
     device = resolve_device(args.device)

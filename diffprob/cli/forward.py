@@ -103,7 +103,12 @@ def run(args) -> int:
     from diffprob.diffusion.schedule import NoiseSchedule
     from diffprob.errors import ParameterError
     from diffprob.stats.io import load_image
+    from diffprob.util.limits import MAX_FIGURE_BINS, MAX_TIMESTEPS, check_upper
 
+    check_upper("--timesteps", args.timesteps, MAX_TIMESTEPS)
+    check_upper("--bins", args.bins, MAX_FIGURE_BINS)
+    # One column of the figure and one float32 copy of the image per timestep.
+    check_upper("the number of --t values", len(args.t), 20, "the figure has one column each")
     # The forward process does not depend on what a network would predict; the schedule
     # only refuses zero terminal SNR with eps-prediction, so name the type that goes with it.
     schedule = NoiseSchedule(

@@ -191,6 +191,41 @@ def _load_inpaint_inputs(args, size):
     return x0, regenerate.astype(np.float32)
 
 
+def _check_sizes(args) -> None:
+    """Upper bounds of the size-like options (diffprob.util.limits), before loading anything."""
+    from diffprob.util.limits import MAX_BATCH, MAX_TIMESTEPS, check_upper
+
+    more = "draw several batches with different --seed"
+    check_upper("--n", args.n, MAX_BATCH, f"all images are drawn at once; {more}")
+    if args.per_class is not None:
+        check_upper("--per-class", args.per_class, MAX_BATCH, more)
+    for flag, value in (("--resample", args.resample), ("--jump", args.jump)):
+        check_upper(flag, value, MAX_TIMESTEPS)
+    if args.gif_every is not None:
+        check_upper("--gif-every", args.gif_every, MAX_TIMESTEPS)
+
+
+def _check_output_size(args, n: int, ncols: int, size: int, n_steps: int) -> None:
+    """Refuse a grid (or GIF) above the pixel limit before sampling anything."""
+    from diffprob.errors import ParameterError
+    from diffprob.util.limits import MAX_BATCH, check_image_pixels, check_upper
+
+    if args.per_class is not None:
+        check_upper("--per-class x classes", n, MAX_BATCH, "ask for fewer per class")
+    cell = size * args.scale + 1
+    grid = (math.ceil(n / ncols) * cell + 1, ncols * cell + 1)
+    what = f"the sample grid ({n} images, {ncols} per row, --scale {args.scale})"
+    check_image_pixels(grid, what, error=ParameterError)
+    if args.gif is not None:
+        every = args.gif_every or max(1, round(n_steps * (2 if args.inpaint else 1) / 40))
+        frames = n_steps * args.resample * (2 if args.inpaint else 1) // every + 2
+        check_image_pixels(
+            frames * grid[0] * grid[1],
+            f"the animation ({frames} frames of {grid[1]}x{grid[0]})",
+            error=ParameterError,
+        )
+
+
 def run(args) -> int:
     import json
     import time
@@ -202,6 +237,7 @@ def run(args) -> int:
     from diffprob.diffusion.guidance import parse_context, per_class_context
     from diffprob.diffusion.inpainting import inpaint
     from diffprob.diffusion.model_range import from_model_range
+    from diffprob.diffusion.samplers.config import SamplerConfig
     from diffprob.diffusion.samplers.factory import make_sampler
     from diffprob.diffusion.sampling import sample
     from diffprob.errors import ParameterError
@@ -209,7 +245,10 @@ def run(args) -> int:
     from diffprob.stats.io import save_image
 
     # -- validate everything before writing anything ------------------------------------
-    config = sampler_config_from_args(args)
+    # Inpainting needs a one-step sampler: without --sampler it takes DDIM.
+    base = SamplerConfig(sampler="ddim") if args.inpaint is not None else None
+    config = sampler_config_from_args(args, base)
+    _check_sizes(args)
     if (args.inpaint is None) != (args.mask is None):
         raise ParameterError("--inpaint and --mask go together")
     if args.per_class is not None and args.context is not None:
@@ -249,6 +288,7 @@ def run(args) -> int:
         context = parse_context(args.context, class_names, n_cfeat)
         context = None if args.context is None else context
         context_desc = args.context
+    _check_output_size(args, n, ncols, model.config.image_size, n_steps)
     if args.inpaint is not None:
         image, mask = _load_inpaint_inputs(args, model.config.image_size)
 
@@ -344,7 +384,9 @@ def run(args) -> int:
             "ddim": f"DDIM {n_steps} steps, eta {config.eta:g}",
             "ddpm": f"DDPM {n_steps} steps ({config.variance} variance)",
             "dpmpp-2m": f"DPM-Solver++(2M) {n_steps} steps",
-        }[config.sampler] + ("" if config.spacing == "uniform" else f", {config.spacing} spacing")
+        }[config.sampler] + (
+            "" if config.timestep_spacing == "uniform" else f", {config.timestep_spacing} spacing"
+        )
         verb = "inpainted" if args.inpaint else "sampled"
         print(
             f"{verb} {n} images in {seconds:.1f} s on {device}: {sampler}, {what}, "

@@ -32,11 +32,14 @@ examples:
 
 The run folder holds {LAST_CHECKPOINT} (full training state, every --checkpoint-every steps,
 at the end and on Ctrl-C), {INFERENCE_CHECKPOINT} (EMA weights only, for sampling), {LOSS_LOG},
-{LOSS_PLOT}, {PREVIEWS}/step_*.png, {CONFIG_FILE} and {ARGS_FILE}. Ctrl-C saves and
-exits with 130; --resume continues exactly where it stopped, taking every data, model
-and optimisation option not given on its command line from {ARGS_FILE} (give
---steps or --epochs to train a finished run further). --batch-size is the global
-batch: under torchrun each of N processes takes batch/N examples of it.
+{LOSS_PLOT}, {PREVIEWS}/step_*.png, {CONFIG_FILE} and {ARGS_FILE} (written when the run
+starts). One run at a time: a second run into a busy RUN_DIR is refused. Ctrl-C saves
+and exits with 130; --resume continues exactly where it stopped (also after a crash,
+from the last checkpoint), taking every option not given on its command line from
+{ARGS_FILE} (give --steps or --epochs to train a finished run further). A loss that
+stops being finite ends the run with status 1, keeping the last finite {LAST_CHECKPOINT}.
+--batch-size is the global batch: under torchrun each of N processes takes batch/N
+examples of it.
 --init-from starts a new run from a trained checkpoint's (EMA) weights: same model
 config, fresh optimizer and learning-rate schedule, any schedule and prediction type.
 """
@@ -80,7 +83,19 @@ RUN_OPTIONS = {
     "zero_terminal_snr": False,
     "prediction_type": "epsilon",
     "init_from": None,
-    **{name: TRAIN_DEFAULTS[name] for name in TRAIN_OPTIONS},
+    **{name: TRAIN_DEFAULTS[name] for name in TRAIN_OPTIONS + RUN_SETTINGS},
+}
+# What each saved option must be in train_args.json (None is allowed where its default is).
+_OPTION_KINDS = {
+    **dict.fromkeys(
+        ("data", "config", "time_embedding", "architecture", "schedule", "prediction_type"), str
+    ),
+    **dict.fromkeys(("init_from", "lr_decay", "mixed_precision"), str),
+    **dict.fromkeys(("n_data", "data_seed", "image_size", "n_feat", "timesteps"), int),
+    **dict.fromkeys(("steps", "epochs", "batch_size", "warmup_steps", "t_max", "seed"), int),
+    **dict.fromkeys(RUN_SETTINGS, int),
+    **dict.fromkeys(("lr", "weight_decay", "ema_decay", "context_dropout", "grad_clip"), float),
+    "zero_terminal_snr": bool,
 }
 
 
@@ -270,9 +285,9 @@ def register(subparsers):
         "--resume",
         action="store_true",
         help=f"continue from RUN_DIR/{LAST_CHECKPOINT} with the options it was started with "
-        "(--steps/--epochs may change)",
+        "(--steps/--epochs and the run settings below may change)",
     )
-    for name, kind, text in (  # RUN_SETTINGS: resumable, so given afresh on every call
+    for name, kind, text in (  # RUN_SETTINGS: may change on --resume
         (
             "checkpoint_every",
             non_negative_int,
@@ -292,7 +307,7 @@ def register(subparsers):
         ),
     ):
         flag = "--" + name.replace("_", "-")
-        run_group.add_argument(flag, type=kind, default=d[name], metavar="N", help=text)
+        run_group.add_argument(flag, type=kind, metavar="N", help=text)
     run_group.add_argument(
         "--threads",
         type=positive_int,
@@ -356,55 +371,93 @@ def describe_run(data, config) -> list[str]:
     return lines
 
 
-def _fill_run_options(args, out):
-    """Replace options not given (None) by the run's saved ones (on --resume) or defaults."""
+def _saved_run_options(path) -> dict:
+    """The options in a run's train_args.json, each checked to be of its option's kind."""
     import json
 
     from diffprob.errors import CheckpointError
 
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise CheckpointError(f"{str(path)!r} is not a readable JSON file: {err}") from None
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"{str(path)!r} does not hold a JSON object")
+    for name, kind in _OPTION_KINDS.items():
+        value = saved.get(name)
+        ok = value is None or (
+            isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+        )
+        if kind is float:  # JSON writes 1.0 as 1.0, but a hand-edited file may say 1
+            ok = ok or (isinstance(value, int) and not isinstance(value, bool))
+        if not ok:
+            flag = "--" + name.replace("_", "-")
+            raise CheckpointError(
+                f"{str(path)!r} is malformed: {name} ({flag}) must be "
+                f"{'true/false' if kind is bool else 'a ' + kind.__name__ + ' or null'}, "
+                f"got {json.dumps(value)}"
+            )
+    return saved
+
+
+def _fill_run_options(args, out) -> list[str]:
+    """Replace options not given (None) by the run's saved ones (on --resume) or defaults.
+
+    Returns the options given on the command line that change a saved one, as
+    ``"--steps 300 (was 200)"``.
+    """
     saved = {}
     path = out / ARGS_FILE
     if args.resume and path.is_file():
-        try:
-            saved = json.loads(path.read_text())
-        except (OSError, ValueError) as err:
-            raise CheckpointError(f"{str(path)!r} is not a readable JSON file: {err}") from None
-        if not isinstance(saved, dict):
-            raise CheckpointError(f"{str(path)!r} does not hold a JSON object")
+        saved = _saved_run_options(path)
+    changed = [
+        f"--{name.replace('_', '-')} {getattr(args, name)} (was {_shown(saved[name])})"
+        for name in RUN_OPTIONS
+        if getattr(args, name) is not None and name in saved and getattr(args, name) != saved[name]
+    ]
     if args.steps is not None or args.epochs is not None:
         saved = {k: v for k, v in saved.items() if k not in ("steps", "epochs")}
     for name, default in RUN_OPTIONS.items():
         if getattr(args, name) is None:
             setattr(args, name, saved.get(name, default))
+    return changed
 
 
-def _save_run_options(args, out):
-    import json
-
-    from diffprob.diffusion.training.distributed import is_main_process
-
-    if is_main_process() and out.is_dir():  # under torchrun only rank 0 writes the run folder
-        options = {name: getattr(args, name) for name in RUN_OPTIONS}
-        (out / ARGS_FILE).write_text(json.dumps(options, indent=2) + "\n")
+def _shown(value) -> str:
+    return "not set" if value is None else str(value)
 
 
 def run(args):
     from pathlib import Path
 
-    from diffprob.diffusion.training.train import train
-    from diffprob.errors import ParameterError
+    from diffprob.diffusion.training.distributed import is_main_process
+    from diffprob.diffusion.training.lock import RunLock
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
+        from diffprob.errors import ParameterError
+
         raise ParameterError(f"--out {str(out)!r} exists and is not a folder")
+    # The folder is ours from the first look at it to the last write (only rank 0
+    # writes it under torchrun); train() takes the same lock again.
+    with RunLock(out if is_main_process() else None):
+        return _run_locked(args, out)
+
+
+def _run_locked(args, out):
+    from diffprob.diffusion.training.train import train
+    from diffprob.errors import ParameterError
+
     if not args.resume and (out / LAST_CHECKPOINT).exists():
         raise ParameterError(
             f"{str(out / LAST_CHECKPOINT)!r} exists; "
             "pass --resume to continue it or choose another --out"
         )
-    _fill_run_options(args, out)
+    changed = _fill_run_options(args, out)
     data, model_config, train_config, schedule = _build(args)
     summary_lines = describe_run(data, train_config)
+    if changed:
+        summary_lines.insert(0, f"resume: {', '.join(changed)}; the rest from {out / ARGS_FILE}")
 
     def print_summary_once(row):
         # On the first step, once train() has checked everything: an error stays one line.
@@ -419,26 +472,23 @@ def run(args):
         import torch
 
         torch.set_num_threads(args.threads)
-    try:
-        result = train(
-            data,
-            model_config,
-            train_config,
-            schedule=schedule,
-            out_dir=out,
-            resume=args.resume,
-            # A resumed fine-tune continues from its own last.pt, not from the weights
-            # it started with.
-            init_from=None if args.resume else args.init_from,
-            device=args.device,
-            progress=not args.no_progress,
-            callback=print_summary_once,
-        )
-    except KeyboardInterrupt:  # last.pt was written: record how to resume it
-        _save_run_options(args, out)
-        raise
-    # Written only once training ran, so a refused resume leaves the run's record alone.
-    _save_run_options(args, out)
+    result = train(
+        data,
+        model_config,
+        train_config,
+        schedule=schedule,
+        out_dir=out,
+        resume=args.resume,
+        # A resumed fine-tune continues from its own last.pt, not from the weights
+        # it started with.
+        init_from=None if args.resume else args.init_from,
+        device=args.device,
+        progress=not args.no_progress,
+        callback=print_summary_once,
+        # Written when training starts (every check passed): a refused resume leaves
+        # the run's record alone, and a killed run can still be resumed with it.
+        run_args={name: getattr(args, name) for name in RUN_OPTIONS},
+    )
     if result.out_dir is None:  # not the main process under torchrun
         return 0
     ckpt = result.checkpoint

@@ -213,6 +213,8 @@ class Checkpoint:
             version, or describes an invalid model or schedule.
         """
         path = Path(path)
+        if path.is_dir():
+            raise CheckpointError(f"checkpoint {str(path)!r} is a directory, not a checkpoint file")
         if not path.is_file():
             raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
         try:
@@ -228,8 +230,9 @@ class Checkpoint:
                 )
             else:
                 reason = f"corrupt: {type(exc).__name__}"
+            # Never torch's own advice (it suggests weights_only=False, i.e. running code).
             raise CheckpointError(
-                f"{str(path)!r} is not a readable diffprob checkpoint ({reason[:200]})"
+                f"{str(path)!r} is not a readable diffprob checkpoint and was not loaded ({reason[:200]})"
             ) from None
         if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
             raise CheckpointError(f"{str(path)!r} is not a diffprob checkpoint")
@@ -258,6 +261,12 @@ class Checkpoint:
             ckpt.build_schedule()
         except DiffprobError as exc:
             raise CheckpointError(f"{str(path)!r} has an invalid configuration: {exc}") from None
+        n_cfeat = ckpt.unet_config.n_cfeat
+        if ckpt.class_names and len(ckpt.class_names) != n_cfeat:
+            raise CheckpointError(
+                f"{str(path)!r} names {len(ckpt.class_names)} classes but its model has "
+                f"n_cfeat = {n_cfeat} context inputs; it was not loaded"
+            )
         return ckpt
 
     # -- inspection ---------------------------------------------------------------------

@@ -63,14 +63,19 @@ class PixelMixture:
         x0 = np.asarray(x0, dtype=np.float64).ravel()
         if x0.size == 0 or not np.all(np.isfinite(x0)):
             raise ParameterError("x0 must be a non-empty array of finite values")
+        self._set(*_components(x0), alpha_bar)
+
+    @classmethod
+    def _of_components(cls, values, counts, alpha_bar: float) -> PixelMixture:
+        """The mixture of already counted pixel values (forward_steps counts them once)."""
+        mixture = cls.__new__(cls)
+        mixture._set(values, counts, alpha_bar)
+        return mixture
+
+    def _set(self, values, counts, alpha_bar: float) -> None:
         alpha_bar = float(alpha_bar)
         if not 0 <= alpha_bar <= 1:
             raise ParameterError(f"alpha_bar must be in [0, 1], got {alpha_bar}")
-        values, counts = np.unique(x0, return_counts=True)
-        if values.size > MAX_COMPONENTS:
-            counts, edges = np.histogram(x0, bins=MAX_COMPONENTS)
-            values = (edges[:-1] + edges[1:]) / 2
-            values, counts = values[counts > 0], counts[counts > 0]
         self.values = values
         self.weights = counts / counts.sum()
         self.alpha_bar = alpha_bar
@@ -111,6 +116,17 @@ class PixelMixture:
         if self.is_discrete:
             return self._sum_components(x, lambda d: (d >= 0).astype(np.float64))
         return self._sum_components(x, lambda d: special.ndtr(d / self.scale))
+
+
+def _components(x0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values of x0 (as float64) and their counts; binned above MAX_COMPONENTS."""
+    values, counts = np.unique(x0, return_counts=True)
+    if values.size > MAX_COMPONENTS:
+        x0 = np.asarray(x0, dtype=np.float64)
+        counts, edges = np.histogram(x0, bins=MAX_COMPONENTS)
+        values = (edges[:-1] + edges[1:]) / 2
+        values, counts = values[counts > 0], counts[counts > 0]
+    return values.astype(np.float64), counts
 
 
 @dataclass
@@ -209,13 +225,14 @@ def forward_steps(
     if isinstance(ks_max, bool) or not isinstance(ks_max, int) or ks_max < 1:
         raise ParameterError(f"ks_max must be an integer >= 1, got {ks_max!r}")
     generator = as_generator(generator)
-    x0_np = x0.numpy().astype(np.float64)
+    # Counted once, on the float32 pixels (exact in float64): no float64 copy of the image.
+    components = _components(x0.numpy().ravel())
     steps = []
     for t in timesteps:
         noise = torch.randn(x0.shape, generator=generator)
         x_t = schedule.q_sample(x0[None], t, noise[None])[0].numpy()
         alpha_bar = float(schedule.alpha_bar[t])
-        mixture = PixelMixture(x0_np, alpha_bar)
+        mixture = PixelMixture._of_components(*components, alpha_bar)
         pixels = x_t.ravel().astype(np.float64)
         if t == 0:
             ks_stat, ks_p = math.nan, math.nan

@@ -159,7 +159,7 @@ class SamplingRun:
             "eta": self.sampler.eta,
             "guidance": self.config.guidance,
             "clip_x0": self.sampler.clip_x0,
-            "spacing": self.config.spacing,
+            "spacing": self.config.timestep_spacing,
             "num_timesteps": self.schedule.num_timesteps,
         }
 
@@ -210,7 +210,7 @@ def sample(
         :func:`~diffprob.diffusion.guidance.per_class_context`).
     config : SamplerConfig, optional
         Sampler, steps, spacing, eta, guidance weight, clipping and DDPM variance
-        (default ``SamplerConfig()``: DDIM, 25 steps, eta 0, guidance
+        (default ``SamplerConfig()``: DPM-Solver++(2M), quadratic spacing, 25 steps, guidance
         :data:`~diffprob.diffusion.samplers.config.DEFAULT_GUIDANCE`).
     generator : torch.Generator or int, optional
         Drives every random draw (initial noise and per-step noise). Same seed, same output.
@@ -238,11 +238,11 @@ def sample(
     --------
     >>> from diffprob.diffusion.models.unet import ContextUnet
     >>> model = ContextUnet("tiny").eval()
-    >>> result = sample(model, NoiseSchedule(50), 2, steps=5, context="1", generator=0,
-    ...                 progress=False)
+    >>> result = sample(model, NoiseSchedule(50), 2, sampler="ddim", steps=5, context="1",
+    ...                 generator=0, progress=False)
     >>> tuple(result.images.shape), result.timesteps
     ((2, 3, 16, 16), [50, 40, 30, 20, 10])
-    >>> config = SamplerConfig(steps=5)  # the same settings as one value
+    >>> config = SamplerConfig(sampler="ddim", steps=5)  # the same settings as one value
     >>> again = sample(model, NoiseSchedule(50), 2, config=config, context="1", generator=0,
     ...                progress=False)
     >>> torch.equal(again.images, result.images)

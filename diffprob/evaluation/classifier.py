@@ -13,7 +13,9 @@ with ``diffprob classifier train``; see ``data/classifier/README.md``).
 
 from __future__ import annotations
 
+import math
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -23,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from diffprob.diffusion.model_range import to_model_range
-from diffprob.errors import CheckpointError, DataError, ParameterError
+from diffprob.errors import CheckpointError, DataError, ParameterError, TrainingDivergedError
 from diffprob.util.paths import data_path
 from diffprob.util.validation import check_image_batch
 
@@ -98,6 +100,10 @@ class SpriteClassifier(nn.Module):
         self.class_names = tuple(str(c) for c in class_names)
         if len(self.class_names) != self.n_classes:
             raise ParameterError(f"{len(self.class_names)} class names for {n_classes} classes")
+        if self.width < 8 or self.width % 8:  # GroupNorm(8, width)
+            raise ParameterError(f"width must be a positive multiple of 8, got {width}")
+        if self.feature_dim < 1:
+            raise ParameterError(f"feature_dim must be >= 1, got {feature_dim}")
 
         def block(c_in, c_out):
             return nn.Sequential(
@@ -281,6 +287,10 @@ def train_classifier(
     replacement and flipped left-right at random (every sprite class is
     plausible mirrored), which is the only augmentation.
 
+    Training stops at the first step whose loss is not finite (too high a
+    learning rate) with a :class:`~diffprob.errors.TrainingDivergedError`: the
+    weights are then lost and must not be used.
+
     Examples
     --------
     >>> from diffprob.sprites.generator import generate_sprites
@@ -293,6 +303,10 @@ def train_classifier(
     steps = int(steps)
     if steps < 1:
         raise ParameterError(f"steps must be >= 1, got {steps}")
+    if int(batch_size) < 1:
+        raise ParameterError(f"batch_size must be >= 1, got {batch_size}")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+        raise ParameterError(f"lr must be a finite number > 0, got {lr!r}")
     if int(labels.min()) < 0 or int(labels.max()) >= len(class_names):
         raise DataError(f"labels must be in [0, {len(class_names) - 1}]")
     device = torch.device(device)
@@ -319,12 +333,17 @@ def train_classifier(
 
     start = time.perf_counter()
     loss = torch.tensor(float("nan"))
-    for _ in tqdm(range(steps), disable=not progress, desc="classifier", unit="step"):
+    for step in tqdm(range(steps), disable=not progress, desc="classifier", unit="step"):
         idx = torch.randint(0, len(x_all), (int(batch_size),), generator=torch_gen)
         x, y = x_all[idx], y_all[idx]
         flip = torch.rand(len(x), generator=torch_gen) < 0.5
         x = torch.where(flip[:, None, None, None], x.flip(-1), x)
         loss = F.cross_entropy(model(x.to(device)), y.to(device))
+        if not bool(torch.isfinite(loss)):  # the weights are already lost: stop now
+            raise TrainingDivergedError(
+                f"classifier training diverged: the loss is {float(loss.detach())} at step {step + 1} "
+                f"of {steps} (lr {lr:g}; try a lower learning rate); nothing was saved"
+            )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -359,20 +378,48 @@ def save_classifier(model: SpriteClassifier, path, *, metadata: dict | None = No
 
     The file is written to a temporary name and moved into place, so an
     interrupted save never leaves a truncated checkpoint.
+
+    Raises
+    ------
+    ParameterError
+        Some weight is not finite (a diverged training run); nothing is written.
+    OSError
+        The folder cannot be written.
     """
     path = Path(path)
+    weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    bad = _first_non_finite(weights)
+    if bad is not None:
+        raise ParameterError(
+            f"the classifier's weights are not finite ({bad!r}): a diverged training run; "
+            "refusing to save them"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "config": model.config(),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "state_dict": weights,
         "metadata": _plain(dict(metadata or getattr(model, "train_info", {}))),
     }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:  # Python's open: an unwritable folder is an OSError
+            torch.save(state, handle)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path
+
+
+def _first_non_finite(state: dict) -> str | None:
+    """The first key of `state` holding a non-finite float, or None."""
+    for key, value in state.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            return key
+    return None
 
 
 def load_classifier(path=None, *, device="cpu") -> SpriteClassifier:
@@ -392,9 +439,14 @@ def load_classifier(path=None, *, device="cpu") -> SpriteClassifier:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many kinds for a corrupt file
-        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        reason = (lines or [type(exc).__name__])[0][:200]
-        raise CheckpointError(f"cannot read classifier {str(path)!r} ({reason})") from None
+        # Never relay torch's advice to load with weights_only=False: that runs the file.
+        if "weights_only" in str(exc) or "Weights only" in str(exc):
+            reason = "it holds objects a safe (weights-only) load refuses; it was not loaded"
+        else:
+            reason = f"corrupt or not a PyTorch file: {type(exc).__name__}"
+        raise CheckpointError(
+            f"{str(path)!r} is not a diffprob sprite-classifier file ({reason})"
+        ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{str(path)!r} is not a diffprob sprite-classifier file")
     if state.get("format_version") != FORMAT_VERSION:
@@ -405,9 +457,16 @@ def load_classifier(path=None, *, device="cpu") -> SpriteClassifier:
     try:
         model = SpriteClassifier(**state["config"])
         model.load_state_dict(state["state_dict"])
-    except (KeyError, TypeError, RuntimeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         raise CheckpointError(
-            f"classifier {str(path)!r} does not match its config: {exc}"
+            f"classifier {str(path)!r} does not match its config: {first}"
         ) from None
+    bad = _first_non_finite(model.state_dict())
+    if bad is not None:
+        raise CheckpointError(
+            f"classifier {str(path)!r} holds non-finite weights ({bad!r}): "
+            "it came from a diverged training run"
+        )
     model.train_info = dict(state.get("metadata", {}))
     return model.to(device).eval()

@@ -37,9 +37,8 @@ __all__ = ["evaluate", "DEFAULT_N", "DEFAULT_REFERENCE_N"]
 DEFAULT_N = 500
 """Default number of generated sprites (100 per class for 5 classes).
 
-DDIM-25 sampling of 500 sprites with the ``small`` U-Net and guidance takes
-about 1-2 minutes on a laptop CPU; 2000 (the issue's figure) takes four times
-as long. FD is biased upward at small n -- compare it only with the ``real``
+Sampling 500 sprites (25 steps of the default sampler) with the ``small`` U-Net and guidance takes
+about 1-2 minutes on a laptop CPU; 2000 takes four times as long. FD is biased upward at small n -- compare it only with the ``real``
 row of the same run.
 """
 
@@ -439,7 +438,7 @@ def _settings(
         "sampler": config.sampler,
         "steps": steps,
         "eta": config.eta,
-        "spacing": config.spacing,
+        "spacing": config.timestep_spacing,
         "seed": int(seed),
         "n_bootstrap": int(metrics.n_bootstrap),
         "confidence": float(metrics.confidence),

@@ -24,12 +24,15 @@ The model sees float32 ``(N, 3, H, W)`` arrays in [-1, 1]:
 from __future__ import annotations
 
 import os
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from diffprob.errors import DataError, ParameterError
+from diffprob.util.limits import check_data_bytes
 from diffprob.util.validation import check_image_batch
 
 __all__ = [
@@ -182,7 +185,11 @@ def load_sprite_data(
     ------
     DataError
         Missing files, unknown formats, wrong shapes or dtypes, labels that do
-        not match the images, one-hot rows that do not sum to 1, empty folders.
+        not match the images, one-hot rows that do not sum to 1, empty folders;
+        files that are not diffprob data (truncated archives, pickled objects);
+        data that would take more than ``diffprob.util.limits.MAX_DATA_BYTES``
+        (1 GiB; the environment variable ``DIFFPROB_MAX_DATA_BYTES`` raises it),
+        judged from the ``.npy`` headers before any array is read.
 
     Examples
     --------
@@ -199,6 +206,12 @@ def load_sprite_data(
         from diffprob.sprites.generator import generate_sprites
 
         count = DEFAULT_N if n is None else int(n)
+        check_data_bytes(
+            count * (size * size * 3 + 8),
+            f"{count:,} sprites of {size}x{size}",
+            verb="would take",
+            result="nothing was generated; ask for fewer",
+        )
         images, labels = generate_sprites(count, size=size, seed=seed)
         seed_text = seed if isinstance(seed, (int, np.integer)) else "<Generator>"
         return SpriteData(
@@ -228,11 +241,45 @@ def load_sprite_data(
     return data
 
 
+# What a damaged archive or array file raises while it is read.
+_READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError)
+
+
+def _not_data(path: Path, why: str) -> DataError:
+    return DataError(f"{str(path)!r} is not a diffprob data file ({why}); it was not loaded")
+
+
+def _array_header(handle, path: Path, what: str) -> tuple[tuple, np.dtype]:
+    """Shape and dtype from an .npy header (at the handle's position); nothing else read."""
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(handle)
+        if version not in ((1, 0), (2, 0)):  # 3.0 (utf8 field names) is never written here
+            raise ValueError(f"unsupported .npy format version {version}")
+        read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        shape, _, dtype = read(handle)
+    except _READ_ERRORS as exc:
+        raise _not_data(path, f"{what} has no readable .npy header: {str(exc)[:80]}") from None
+    if dtype.hasobject:
+        raise _not_data(path, f"{what} holds Python objects, which diffprob never writes")
+    return shape, dtype
+
+
+def _array_bytes(shape, dtype) -> int:
+    return int(np.prod(shape, dtype=object)) * dtype.itemsize
+
+
 def _npy(path: Path) -> np.ndarray:
+    with open(path, "rb") as handle:
+        shape, dtype = _array_header(handle, path, "it")
+    check_data_bytes(_array_bytes(shape, dtype), repr(str(path)))
     try:
         return np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise DataError(f"{str(path)!r}: not a readable .npy/.npz file ({exc})") from None
+    except _READ_ERRORS as exc:
+        raise DataError(
+            f"{str(path)!r}: not a readable .npy file ({type(exc).__name__}: truncated or "
+            "corrupt); it was not loaded"
+        ) from None
 
 
 def _check_images(images: np.ndarray, where: str) -> np.ndarray:
@@ -246,19 +293,54 @@ def _check_images(images: np.ndarray, where: str) -> np.ndarray:
     return images
 
 
-def _load_npz(path: Path) -> SpriteData:
+_NPZ_KEYS = ("images", "labels", "class_names")
+
+
+def _check_npz_headers(path: Path) -> None:
+    """Refuse an .npz that is not a zip of the three arrays, or that unpacks too big.
+
+    Only the zip directory and the .npy headers of the members are read.
+    """
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as handle:
+            if handle.read(4) == b"PK\x03\x04":  # a zip that lost its end: truncated
+                raise DataError(
+                    f"{str(path)!r}: not a readable .npz file (truncated or corrupt zip "
+                    "archive); it was not loaded"
+                )
+        raise _not_data(path, "not a readable .npz archive")
     try:
-        archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise DataError(f"{str(path)!r}: not a readable .npz file ({exc})") from None
-    with archive:
-        missing = {"images", "labels", "class_names"} - set(archive.files)
-        if missing:
-            raise DataError(f"{str(path)!r}: missing keys {sorted(missing)} (have {archive.files})")
-        try:
-            images, labels, names = (archive[k] for k in ("images", "labels", "class_names"))
-        except ValueError as exc:  # an object array needs pickle, which we refuse
-            raise DataError(f"{str(path)!r}: unreadable arrays ({exc})") from None
+        with zipfile.ZipFile(path) as archive:
+            members = {name.removesuffix(".npy"): name for name in archive.namelist()}
+            missing = sorted(set(_NPZ_KEYS) - set(members))
+            if missing:
+                raise DataError(
+                    f"{str(path)!r}: missing keys {missing} (have {sorted(members)}); "
+                    "it was not loaded"
+                )
+            total = 0
+            for key in _NPZ_KEYS:
+                with archive.open(members[key]) as handle:
+                    shape, dtype = _array_header(handle, path, repr(key))
+                total += _array_bytes(shape, dtype)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+        raise DataError(
+            f"{str(path)!r}: not a readable .npz file ({type(exc).__name__}: truncated or "
+            "corrupt); it was not loaded"
+        ) from None
+    check_data_bytes(total, repr(str(path)))
+
+
+def _load_npz(path: Path) -> SpriteData:
+    _check_npz_headers(path)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            images, labels, names = (archive[k] for k in _NPZ_KEYS)
+    except _READ_ERRORS as exc:
+        raise DataError(
+            f"{str(path)!r}: not a readable .npz file ({type(exc).__name__}: truncated or "
+            "corrupt); it was not loaded"
+        ) from None
     images = _check_images(images, repr(str(path)))
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
         raise DataError(
@@ -378,6 +460,12 @@ def _resize(data: SpriteData, size: int) -> SpriteData:
         return data
     import cv2
 
+    check_data_bytes(
+        len(data) * size * size * 3,
+        f"{data.source!r} resized to {size}x{size}",
+        verb="takes",
+        result="it was not resized",
+    )
     images = np.stack([_resize_one(im, size, cv2) for im in data.images])
     h, w = data.images.shape[1:3]
     note = f"resized {len(images)} image(s) from {h}x{w} to {size}x{size}"

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from diffprob.errors import ImageReadError, ImageWriteError, ParameterError
+from diffprob.util.limits import MAX_PIXELS, PIXELS_ENV, check_image_pixels, max_pixels
 
 __all__ = [
     "ALPHA_MODES",
@@ -47,10 +48,40 @@ IMAGE_EXTENSIONS = frozenset(
 #: fully transparent pixels so that statistics leave them out.
 ALPHA_MODES = ("composite", "ignore")
 
-#: Largest image accepted, in pixels: OpenCV's own default decoding limit
-#: (``CV_IO_MAX_IMAGE_PIXELS`` = 2**30). Larger files are refused with an
-#: :class:`~diffprob.errors.ImageReadError` instead of exhausting memory.
-MAX_PIXELS = 2**30
+# MAX_PIXELS (from diffprob.util.limits): the largest image accepted, height x width,
+# Pillow's decompression-bomb limit; the environment variable DIFFPROB_MAX_PIXELS
+# replaces it. Checked from the file header before decoding where Pillow reads the
+# format, from the decoded shape otherwise.
+
+# Conversions of non-uint8 files work on this many pixels at a time, so that their
+# float64 intermediates stay a few tens of MB whatever the image size.
+_ROW_CHUNK_PIXELS = 1 << 20
+
+
+def _header_size(path: Path):
+    """(height, width) from the file header, or a pixel count, or None if Pillow cannot tell.
+
+    Pillow's ``Image.open`` parses only the header; no pixel is decoded.
+    """
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - pillow comes with matplotlib
+        return None
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                width, height = im.size
+        return int(height), int(width)
+    except Image.DecompressionBombError as exc:  # Pillow's own limit: it gives the count
+        import re
+
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        return int(found.group(1)) if found else None
+    except Exception:  # not a format Pillow reads, or a corrupt header: OpenCV decides
+        return None
 
 
 def _decode(path: Path) -> np.ndarray:
@@ -60,6 +91,9 @@ def _decode(path: Path) -> np.ndarray:
         raise ImageReadError(f"{str(path)!r}: no such file")
     if path.is_dir():
         raise ImageReadError(f"{str(path)!r} is a directory, not an image")
+    size = _header_size(path)
+    if size is not None:
+        check_image_pixels(size, repr(str(path)))
     try:
         # np.fromfile + imdecode instead of imread: imread cannot open
         # non-ASCII paths on Windows and says nothing about why it failed.
@@ -81,9 +115,25 @@ def _decode(path: Path) -> np.ndarray:
     if decoded is None:
         raise ImageReadError(
             f"{str(path)!r}: not a readable image (corrupt, unsupported format, "
-            f"or more than {MAX_PIXELS} pixels)"
+            f"or more than {min(max_pixels(), 2**30):,} pixels; {PIXELS_ENV} raises the "
+            "limit up to OpenCV's own, 2**30)"
         )
     return decoded
+
+
+def _row_slices(array: np.ndarray):
+    """Slices of whole rows of about :data:`_ROW_CHUNK_PIXELS` pixels each."""
+    step = max(1, _ROW_CHUNK_PIXELS // max(1, array.shape[1]))
+    for start in range(0, array.shape[0], step):
+        yield slice(start, start + step)
+
+
+def _unit_to_uint8(array: np.ndarray, path: Path) -> np.ndarray:
+    """A 16-bit or float image as uint8, converted a few rows at a time."""
+    out = np.empty(array.shape, np.uint8)
+    for rows in _row_slices(array):
+        out[rows] = to_uint8(_samples_to_unit(array[rows], path))
+    return out
 
 
 def _samples_to_unit(array: np.ndarray, path: Path) -> np.ndarray:
@@ -121,8 +171,14 @@ def load_image(path: str | os.PathLike, *, alpha: str = "composite") -> np.ndarr
     ------
     ImageReadError
         The file is missing, a directory, unreadable, corrupt, not an image,
-        larger than :data:`MAX_PIXELS`, or of an unsupported layout; the message
-        names the file.
+        larger than the pixel limit (:data:`MAX_PIXELS`, or the environment
+        variable ``DIFFPROB_MAX_PIXELS``), or of an unsupported layout; the
+        message names the file (one line).
+
+    Warns
+    -----
+    diffprob.util.limits.DecompressionBombWarning
+        The image has more than half the pixel limit (Pillow's warning threshold).
 
     Notes
     -----
@@ -139,6 +195,13 @@ def load_image(path: str | os.PathLike, *, alpha: str = "composite") -> np.ndarr
     * Palette PNGs are expanded by OpenCV (with alpha when they have a
       transparency chunk).
     * Multi-page TIFFs give their first page.
+    * Pixel limit: Pillow's decompression-bomb convention. A file above
+      :data:`MAX_PIXELS` = 178,956,970 pixels (twice ``PIL.Image.MAX_IMAGE_PIXELS``)
+      is refused before it is decoded when Pillow can read its header (PNG,
+      JPEG, BMP, TIFF, WebP, PNM, ...), after decoding otherwise; above half of
+      it a warning is issued. ``DIFFPROB_MAX_PIXELS=N`` sets the limit to N
+      (OpenCV itself refuses more than 2**30). Memory then stays a small multiple
+      of the decoded image: non-uint8 files are converted a few rows at a time.
 
     Examples
     --------
@@ -173,24 +236,29 @@ def _decode_rgb(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
         raw = raw[..., 0]
     if raw.ndim not in (2, 3) or (raw.ndim == 3 and raw.shape[2] not in (3, 4)):
         raise ImageReadError(f"{str(path)!r}: unsupported image layout {raw.shape}")
-    if raw.shape[0] * raw.shape[1] > MAX_PIXELS:
-        raise ImageReadError(f"{str(path)!r}: more than {MAX_PIXELS} pixels")
+    check_image_pixels(raw.shape[:2], repr(str(path)))  # formats Pillow cannot size
     if raw.shape[0] == 0 or raw.shape[1] == 0:
         raise ImageReadError(f"{str(path)!r}: image has no pixels")
 
     if raw.ndim == 2:
-        gray = raw if raw.dtype == np.uint8 else to_uint8(_samples_to_unit(raw, path))
+        gray = raw if raw.dtype == np.uint8 else _unit_to_uint8(raw, path)
         return np.repeat(gray[..., None], 3, axis=2), None
 
     if raw.shape[2] == 3:
         rgb = cv2.cvtColor(raw, cv2.COLOR_BGR2RGB)
-        return (rgb if rgb.dtype == np.uint8 else to_uint8(_samples_to_unit(rgb, path))), None
+        return (rgb if rgb.dtype == np.uint8 else _unit_to_uint8(rgb, path)), None
 
-    # BGRA: composite over white in [0, 1] units, at the file's own precision.
-    unit = raw / 255.0 if raw.dtype == np.uint8 else _samples_to_unit(raw, path)
-    opacity = unit[..., 3:4]
-    rgb = unit[..., 2::-1] * opacity + (1.0 - opacity)
-    return to_uint8(rgb), opacity[..., 0] == 0
+    # BGRA: composite over white in [0, 1] units, at the file's own precision, a few
+    # rows at a time (the float64 intermediates would be 32 bytes a pixel at once).
+    rgb = np.empty(raw.shape[:2] + (3,), np.uint8)
+    transparent = np.empty(raw.shape[:2], bool)
+    for rows in _row_slices(raw):
+        part = raw[rows]
+        unit = part / 255.0 if part.dtype == np.uint8 else _samples_to_unit(part, path)
+        opacity = unit[..., 3:4]
+        rgb[rows] = to_uint8(unit[..., 2::-1] * opacity + (1.0 - opacity))
+        transparent[rows] = opacity[..., 0] == 0
+    return rgb, transparent
 
 
 def _expand(item: str | os.PathLike) -> list[Path]:

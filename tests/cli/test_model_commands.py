@@ -154,7 +154,9 @@ def test_sample_end_to_end(inputs, tmp_path, capsys):
         ],
         capsys,
     )
-    assert summary["sampler"] == "ddim" and summary["steps"] == 5 and summary["seed"] == 3
+    # the default sampler: DPM-Solver++(2M), quadratic spacing
+    assert summary["sampler"] == "dpmpp-2m" and summary["spacing"] == "quadratic"
+    assert summary["steps"] == 5 and summary["seed"] == 3
     np.testing.assert_allclose(summary["context_weights"], [0, 0, 0.6, 0, 0.4], atol=1e-6)
     # 6 images -> 3 columns x 2 rows of (16*2 + 1) pixels, plus the border
     assert load_image(grid).shape == (2 * 33 + 1, 3 * 33 + 1, 3)

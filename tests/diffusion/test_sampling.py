@@ -175,11 +175,16 @@ def test_make_sampler_options_of_the_few_step_samplers():
 
 # -- the sampler settings ------------------------------------------------------------------
 def test_sampler_config_defaults_are_todays_defaults():
+    # DPM-Solver++(2M) with quadratic spacing, 25 steps; DDIM keeps uniform spacing
     config = SamplerConfig()
+    assert config.timestep_spacing == "quadratic"
+    assert SamplerConfig(sampler="ddim").timestep_spacing == "uniform"
+    assert SamplerConfig(sampler="ddpm").timestep_spacing == "uniform"
+    assert SamplerConfig.from_options(config, sampler="ddpm").timestep_spacing == "uniform"
     assert config.to_dict() == dict(
-        sampler="ddim",
+        sampler="dpmpp-2m",
         steps=None,
-        spacing="uniform",
+        spacing=None,
         eta=0.0,
         guidance=DEFAULT_GUIDANCE,
         clip_x0=True,
@@ -188,8 +193,8 @@ def test_sampler_config_defaults_are_todays_defaults():
     assert len(make_sampler(NoiseSchedule(100), config).timesteps) == DEFAULT_DDIM_STEPS
     assert SamplerConfig.from_options(None) == config
     # numbers are normalised, so the dict is JSON-ready and equal configs compare equal
-    assert SamplerConfig(guidance=2, eta=1, steps=np.int64(5)) == SamplerConfig(
-        guidance=2.0, eta=1.0, steps=5
+    assert SamplerConfig(sampler="ddim", guidance=2, eta=1, steps=np.int64(5)) == SamplerConfig(
+        sampler="ddim", guidance=2.0, eta=1.0, steps=5
     )
 
 
@@ -233,9 +238,9 @@ def test_sampler_config_round_trips_and_rejects_unknown_keys():
 
 
 def test_loose_options_fold_into_the_config():
-    base = SamplerConfig(steps=10, eta=0.5)
+    base = SamplerConfig(sampler="ddim", steps=10, eta=0.5)
     merged = SamplerConfig.from_options(base, eta=0.0, guidance=2)
-    assert merged == SamplerConfig(steps=10, eta=0.0, guidance=2.0)  # keywords override
+    assert merged == SamplerConfig(sampler="ddim", steps=10, eta=0.0, guidance=2.0)
     assert SamplerConfig.from_options(base) is base
     with pytest.raises(TypeError, match="'stesp'"):
         SamplerConfig.from_options(base, stesp=3)
@@ -273,7 +278,13 @@ def test_inpaint_starts_from_ddpm_and_keywords_override_its_config(tiny):
     image, mask = torch.zeros(3, 16, 16), torch.ones(16, 16)
     assert inpaint(tiny, NoiseSchedule(10), image, mask, **common).info["sampler"] == "ddpm"
     res = inpaint(
-        tiny, NoiseSchedule(10), image, mask, config=SamplerConfig(steps=4), eta=1.0, **common
+        tiny,
+        NoiseSchedule(10),
+        image,
+        mask,
+        config=SamplerConfig(sampler="ddim", steps=4),
+        eta=1.0,
+        **common,
     )
     assert (res.info["sampler"], res.info["steps"], res.info["eta"]) == ("ddim", 4, 1.0)
 
@@ -472,6 +483,7 @@ def test_ddim_eta0_on_gaussian_data_is_the_exact_linear_map(steps):
         GaussianModel(schedule, mu, s),
         schedule,
         64,
+        sampler="ddim",
         steps=steps,
         x_T=x_T,
         image_shape=(1, 4, 4),
@@ -685,7 +697,14 @@ def test_per_sample_context_reaches_the_model(tiny):
 # -- trajectory ----------------------------------------------------------------------------
 def test_trajectory_capture(tiny):
     res = sample(
-        tiny, NoiseSchedule(50), 2, steps=5, trajectory_every=2, generator=0, progress=False
+        tiny,
+        NoiseSchedule(50),
+        2,
+        sampler="ddim",
+        steps=5,
+        trajectory_every=2,
+        generator=0,
+        progress=False,
     )
     assert res.timesteps == [50, 40, 30, 20, 10]
     assert res.trajectory_timesteps == [50, 30, 10, 0]

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from diffprob.cli import main
-from diffprob.errors import CheckpointError, DataError, ParameterError
+from diffprob.errors import CheckpointError, DataError, ParameterError, TrainingDivergedError
 from diffprob.evaluation.classifier import (
     SpriteClassifier,
     classifier_accuracy,
@@ -209,3 +209,70 @@ def test_cli_subprocess_bad_input(tmp_path):
     assert len(proc.stderr.strip().splitlines()) == 1
     assert "Traceback" not in proc.stderr and "not found" in proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+# -- divergence, outputs, unsafe files ------------------------------------------------------
+SMALL = ["classifier", "train", "--steps", "3", "--n", "64", "--n-test", "20", "--width", "8"]
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_a_diverging_classifier_is_refused_and_never_saved(trained, tmp_path, capsys):
+    images, labels = generate_sprites(32, seed=1)
+    with pytest.raises(TrainingDivergedError, match="loss is (nan|inf) at step"):
+        train_classifier((images, labels), steps=20, batch_size=16, width=8, lr=1e30)
+    out = tmp_path / "nan.pt"
+    assert main([*SMALL, "--steps", "20", "--lr", "1e30", "-o", str(out)]) == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bar
+    assert last.startswith("diffprob classifier: error: classifier training diverged"), last
+    assert not out.exists()
+    # Non-finite weights are neither saved nor loaded.
+    broken = SpriteClassifier(5, width=8)
+    with torch.no_grad():
+        broken.head.weight.fill_(float("nan"))
+    with pytest.raises(ParameterError, match="not finite"):
+        save_classifier(broken, out)
+    assert not out.exists()
+    save_classifier(trained, out)
+    state = torch.load(out, weights_only=True)
+    state["state_dict"]["head.bias"][0] = float("inf")
+    torch.save(state, out)
+    with pytest.raises(CheckpointError, match="non-finite weights .'head.bias'."):
+        load_classifier(out)
+
+
+def test_cli_train_output_errors_are_one_line(tmp_path, capsys):
+    assert main([*SMALL, "--lr", "-1", "-o", str(tmp_path / "a.pt")]) == 1
+    assert "--lr must be > 0" in _one_line_error(capsys)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    for unwritable in (blocker / "x.pt", "/proc/diffprob_classifier.pt"):
+        assert main([*SMALL, "-o", str(unwritable)]) == 1
+        assert "cannot write" in _one_line_error(capsys)
+    # An existing file (by default the shipped classifier) needs --force.
+    existing = tmp_path / "existing.pt"
+    existing.write_bytes(b"keep me")
+    assert main([*SMALL, "-o", str(existing)]) == 1
+    assert "exists; pass --force" in _one_line_error(capsys)
+    assert existing.read_bytes() == b"keep me"
+    assert main([*SMALL, "-o", str(existing), "--force"]) == 0
+    assert load_classifier(existing).n_classes == 5
+    assert list(tmp_path.glob(".*.tmp")) == []
+
+
+def test_a_file_with_pickled_objects_is_not_loaded_and_no_unsafe_advice(tmp_path):
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "diffprob-sprite-classifier", "x": SimpleClass()}, evil)
+    with pytest.raises(CheckpointError) as exc:
+        load_classifier(evil)
+    message = str(exc.value)
+    assert "was not loaded" in message and "weights_only" not in message
+    assert len(message.splitlines()) == 1
+
+
+class SimpleClass:
+    pass

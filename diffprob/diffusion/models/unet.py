@@ -53,6 +53,10 @@ __all__ = [
 TIME_EMBEDDINGS = ("mlp", "sinusoidal")
 ARCHITECTURES = ("course", "ddpm")
 IMAGE_SIZES = (16, 32)
+#: Upper bounds of the integer fields, checked before any layer is built, so that a
+#: checkpoint or option asking for e.g. ``n_feat=200000`` (1.4 TB of weights) is one
+#: line, not an allocation. n_feat 512 is ~100M parameters (0.4 GB), 8x the course's.
+FIELD_LIMITS = {"in_channels": 4, "n_feat": 512, "n_cfeat": 1000}
 
 
 @dataclass(frozen=True)
@@ -97,10 +101,15 @@ class UNetConfig:
     def __post_init__(self):
         if self.image_size not in IMAGE_SIZES:
             raise ParameterError(f"image_size must be one of {IMAGE_SIZES}, got {self.image_size}")
-        for key in ("in_channels", "n_feat", "n_cfeat"):
+        for key, limit in FIELD_LIMITS.items():
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ParameterError(f"{key} must be an integer >= 1, got {value!r}")
+            if value > limit:
+                raise ParameterError(
+                    f"{key} must be at most {limit} "
+                    f"(diffprob.diffusion.models.unet.FIELD_LIMITS), got {value}"
+                )
         check_choice("time_embedding", self.time_embedding, TIME_EMBEDDINGS)
         check_choice("architecture", self.architecture, ARCHITECTURES)
 

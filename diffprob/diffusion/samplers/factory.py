@@ -22,7 +22,7 @@ def make_sampler(
     schedule : NoiseSchedule
         The forward process the model was trained with.
     config : SamplerConfig, optional
-        The settings (default ``SamplerConfig()``: DDIM, 25 steps).
+        The settings (default ``SamplerConfig()``: DPM-Solver++(2M), 25 quadratic steps).
     **options
         Settings that override the config's (``sampler=``, ``steps=``, ...), as in
         :meth:`SamplerConfig.from_options`. ``guidance`` is not the sampler's business
@@ -52,6 +52,8 @@ def make_sampler(
             config.steps,
             eta=config.eta,
             clip_x0=config.clip_x0,
-            spacing=config.spacing,
+            spacing=config.timestep_spacing,
         )
-    return DPMSolverSampler(schedule, config.steps, clip_x0=config.clip_x0, spacing=config.spacing)
+    return DPMSolverSampler(
+        schedule, config.steps, clip_x0=config.clip_x0, spacing=config.timestep_spacing
+    )

@@ -13,5 +13,6 @@
 * :mod:`~diffprob.diffusion.training.ema` -- the exponential moving average of the weights;
 * :mod:`~diffprob.diffusion.training.precision` -- autocast, gradient scaling and TF32;
 * :mod:`~diffprob.diffusion.training.stop` -- stopping cleanly on Ctrl-C or SIGTERM;
+* :mod:`~diffprob.diffusion.training.lock` -- one run at a time in a run folder;
 * :mod:`~diffprob.diffusion.training.distributed` -- several processes under torchrun (DDP).
 """

@@ -8,7 +8,13 @@ Its files, by the names below::
     loss.csv          the loss averaged over each log window
     loss.png          its plot
     previews/         sample grids, step_0001000.png ...
-    train_args.json   the command-line options of the run (written by ``diffprob train``)
+    train_args.json   the command-line options of the run (written by ``diffprob train``
+                      when the run starts, so that ``--resume`` finds them even after a crash)
+    .lock             held by the live run (:mod:`~diffprob.diffusion.training.lock`)
+
+Every file but loss.csv (appended to) is written to a temporary file and renamed into
+place, so a crash leaves the previous version; :meth:`RunFolder.start` removes the
+temporary files a killed run left behind.
 
 Torch is imported only to draw previews, so that the command line can read these
 names without it.
@@ -18,7 +24,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -70,12 +78,22 @@ class RunFolder:
     def last(self) -> Path:
         return self.path / LAST_CHECKPOINT
 
-    def start(self, config_json: dict, resume_step: int) -> None:
-        """Write config.json and a loss.csv that keeps only rows up to `resume_step`."""
+    def start(self, config_json: dict, resume_step: int, run_args: dict | None = None) -> None:
+        """Write config.json (and train_args.json from `run_args`), and a loss.csv that
+        keeps only rows up to `resume_step`; remove temporary files of a killed run.
+
+        Call it with the folder locked (:class:`~diffprob.diffusion.training.lock.RunLock`):
+        a temporary file is then no other process's write in progress.
+        """
         if not self:
             return
         self.path.mkdir(parents=True, exist_ok=True)
-        (self.path / CONFIG_FILE).write_text(json.dumps(config_json, indent=2) + "\n")
+        for name in (LAST_CHECKPOINT, INFERENCE_CHECKPOINT, CONFIG_FILE, ARGS_FILE):
+            for stale in self.path.glob(f".{name}.*.tmp"):
+                stale.unlink(missing_ok=True)
+        _write_text(self.path / CONFIG_FILE, json.dumps(config_json, indent=2) + "\n")
+        if run_args is not None:
+            _write_text(self.path / ARGS_FILE, json.dumps(run_args, indent=2) + "\n")
         csv_path = self.path / LOSS_LOG
         rows = []
         if resume_step and csv_path.is_file():  # drop rows written after the checkpoint
@@ -156,8 +174,21 @@ class RunFolder:
 _PREVIEW_PER_CLASS = 8
 
 
+def _write_text(path: Path, text: str) -> None:
+    """Write `text` atomically, as Checkpoint.save does: a temporary file, then rename."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def _preview_images(ema_model, schedule, seed: int):
-    """A few DDIM samples per class as uint8 NHWC."""
+    """A few samples per class (the default sampler) as uint8 NHWC."""
     import torch
 
     from diffprob.diffusion.guidance import per_class_context
@@ -168,8 +199,6 @@ def _preview_images(ema_model, schedule, seed: int):
         ema_model,
         schedule,
         len(context),
-        sampler="ddim",
-        steps=25,
         context=context,
         generator=torch.Generator().manual_seed(seed),
         progress=False,

@@ -46,6 +46,7 @@ class TrainJob:
     dist: distributed.DistInfo
     run: RunFolder  # RunFolder(None) on ranks other than 0
     init_info: dict | None  # metadata["init_from"] of a fine-tune
+    run_args: dict | None = None  # train_args.json, written when the run starts
 
 
 @dataclass
@@ -66,6 +67,8 @@ class TrainState:
     window_loss: torch.Tensor | None = None  # loss summed since window_start
     window_start: int = 0
     window_time: float = 0.0
+    nonfinite: torch.Tensor | None = None  # [current, longest] run of non-finite losses
+    saved_step: int | None = None  # step of the last checkpoint in the run folder
 
     def train_seconds(self) -> float:
         """Training time of the whole run so far, over all its resumptions."""

@@ -31,6 +31,13 @@ multiple of the number of processes.
 :func:`train` checks its inputs and sets up the processes; ``_train_loop`` reads top
 to bottom: build the state, then per step draw a batch, take an optimizer step, and
 report, log, checkpoint, preview and stop as their settings ask.
+
+Divergence. A run whose loss is not finite for :data:`MAX_NONFINITE_STEPS` steps in a row,
+or whose weights are no longer finite, stops with a :class:`TrainingDivergedError`. It is
+checked at every log row and before every checkpoint (not every step, which would make
+the GPU wait for each loss), so a checkpoint never holds non-finite weights: ``last.pt``
+keeps the last finite state and ``model.pt`` is not written. (One non-finite loss can be
+harmless: with fp16 the gradient scaler skips that step.)
 """
 
 from __future__ import annotations
@@ -52,6 +59,7 @@ from diffprob.diffusion.schedule import NoiseSchedule, ScheduleConfig
 from diffprob.diffusion.training.config import TrainConfig, learning_rate
 from diffprob.diffusion.training.data import epoch_permutation, step_draws, training_tensors
 from diffprob.diffusion.training.ema import EMA
+from diffprob.diffusion.training.lock import RunLock
 from diffprob.diffusion.training.precision import autocast, autocast_settings, cuda_math_modes
 from diffprob.diffusion.training.resume import initial_weights, resume_checkpoint
 from diffprob.diffusion.training.run_folder import RunFolder
@@ -62,9 +70,12 @@ from diffprob.diffusion.training.state import (
     training_checkpoint,
 )
 from diffprob.diffusion.training.stop import StopFlag
-from diffprob.errors import ParameterError
+from diffprob.errors import ParameterError, TrainingDivergedError
 
-__all__ = ["TrainResult", "train"]
+__all__ = ["TrainResult", "train", "MAX_NONFINITE_STEPS"]
+
+# Consecutive steps with a non-finite loss after which a run counts as diverged.
+MAX_NONFINITE_STEPS = 3
 
 
 @dataclass
@@ -106,6 +117,7 @@ def train(
     device: str | torch.device = "auto",
     progress: bool = True,
     callback=None,
+    run_args: dict | None = None,
 ) -> TrainResult:
     """Train a :class:`ContextUnet` to predict noise, with EMA, checkpoints and resuming.
 
@@ -145,6 +157,10 @@ def train(
         `log_every` steps when writing a run folder.
     callback : callable, optional
         Called as ``callback(row)`` after every step with a dict (step, epoch, loss, lr).
+    run_args : dict, optional
+        The options of the command that started the run, written to
+        ``out_dir/train_args.json`` (atomically) once every check has passed, before
+        the first step, so that a run killed at any point can be resumed with them.
 
     Returns
     -------
@@ -154,6 +170,15 @@ def train(
     ------
     KeyboardInterrupt
         On Ctrl-C (or SIGTERM), after saving ``last.pt`` at the last completed step.
+    TrainingDivergedError
+        The loss was not finite for :data:`MAX_NONFINITE_STEPS` steps in a row, or the
+        weights stopped being finite; ``last.pt`` keeps the last finite checkpoint.
+    RunFolderBusyError
+        Another process is training into `out_dir` (it is locked for the whole run,
+        see :mod:`~diffprob.diffusion.training.lock`).
+    CheckpointError
+        `resume` names a checkpoint of another run, a malformed one (the first bad
+        entry is named), or one with more steps than this run asks for.
 
     Examples
     --------
@@ -197,42 +222,51 @@ def train(
     init_state, init_info, resume_ckpt = None, None, None
     if init_from is not None:
         init_state, init_info = initial_weights(init_from, model_config)
-    if resume:
-        resume_ckpt = resume_checkpoint(
-            resume, run, model_config, schedule, config, source, len(images)
-        )
-        init_info = resume_ckpt.metadata.get("init_from")  # a resumed fine-tune stays one
-
-    dist_info = distributed.setup(device.type)
-    try:
-        device = distributed.process_device(device, config.batch_size, dist_info)
-        job = TrainJob(
-            images=images.to(device),
-            contexts=contexts.to(device),
-            class_names=tuple(getattr(data, "class_names", None) or ()),
-            source=source,
-            model_config=model_config,
-            config=config,
-            schedule=schedule,
-            schedule_dev=NoiseSchedule.from_config(schedule.config).to(device),
-            device=device,
-            autocast_dtype=autocast_dtype,
-            use_scaler=use_scaler,
-            # NHWC convolutions: faster with cuDNN; on the CPU (oneDNN, one thread)
-            # measured ~8% faster at the course's width (n_feat=64) but ~10% slower at 32.
-            channels_last=device.type == "cuda" or model_config.n_feat >= 48,
-            total_steps=config.total_steps(steps_per_epoch),
-            steps_per_epoch=steps_per_epoch,
-            dist=dist_info,
-            run=run if dist_info.is_main else RunFolder(None),
-            init_info=init_info,
-        )
-        with cuda_math_modes(device, tf32=config.mixed_precision != "off"):
-            return _train_loop(
-                job, init_state, resume_ckpt, progress and dist_info.is_main, callback
+    # Only rank 0 writes the folder, so only it holds the folder's lock.
+    with RunLock(run.path if distributed.is_main_process() else None):
+        if resume:
+            resume_ckpt = resume_checkpoint(
+                resume,
+                run,
+                model_config,
+                schedule,
+                config,
+                source,
+                len(images),
+                config.total_steps(steps_per_epoch),
             )
-    finally:
-        distributed.cleanup(dist_info)
+            init_info = resume_ckpt.metadata.get("init_from")  # a resumed fine-tune stays one
+        dist_info = distributed.setup(device.type)
+        try:
+            device = distributed.process_device(device, config.batch_size, dist_info)
+            job = TrainJob(
+                images=images.to(device),
+                contexts=contexts.to(device),
+                class_names=tuple(getattr(data, "class_names", None) or ()),
+                source=source,
+                model_config=model_config,
+                config=config,
+                schedule=schedule,
+                schedule_dev=NoiseSchedule.from_config(schedule.config).to(device),
+                device=device,
+                autocast_dtype=autocast_dtype,
+                use_scaler=use_scaler,
+                # NHWC convolutions: faster with cuDNN; on the CPU (oneDNN, one thread)
+                # measured ~8% faster at the course's width (n_feat=64) but ~10% slower at 32.
+                channels_last=device.type == "cuda" or model_config.n_feat >= 48,
+                total_steps=config.total_steps(steps_per_epoch),
+                steps_per_epoch=steps_per_epoch,
+                dist=dist_info,
+                run=run if dist_info.is_main else RunFolder(None),
+                init_info=init_info,
+                run_args=run_args,
+            )
+            with cuda_math_modes(device, tf32=config.mixed_precision != "off"):
+                return _train_loop(
+                    job, init_state, resume_ckpt, progress and dist_info.is_main, callback
+                )
+        finally:
+            distributed.cleanup(dist_info)
 
 
 # -- the loop -------------------------------------------------------------------------------
@@ -247,7 +281,7 @@ def _train_loop(job: TrainJob, init_state, resume_ckpt, progress: bool, callback
     config = job.config
     state = _initial_state(job, init_state, resume_ckpt)
     start_step = state.step
-    job.run.start(run_description(job), start_step)
+    job.run.start(run_description(job), start_step, job.run_args)
     bar = tqdm(
         total=job.total_steps,
         initial=start_step,
@@ -258,6 +292,7 @@ def _train_loop(job: TrainJob, init_state, resume_ckpt, progress: bool, callback
     )
     state.t_start = time.perf_counter()
     state.window_loss = torch.zeros((), device=job.device)
+    state.nonfinite = torch.zeros((2,), dtype=torch.int64, device=job.device)
     state.new_window()
     state.model.train()
     stop = StopFlag()
@@ -268,6 +303,7 @@ def _train_loop(job: TrainJob, init_state, resume_ckpt, progress: bool, callback
                 lr = learning_rate(state.step, job.total_steps, config)
                 loss = _optimisation_step(job, state, *_draw_batch(job, state), lr)
                 state.window_loss += loss.detach()
+                _count_nonfinite(state, loss)
                 _report(job, state, bar, callback, progress, epoch, lr, loss)
                 if state.step % config.log_every == 0 or state.step == job.total_steps:
                     _log(job, state, epoch, lr, progress)
@@ -281,7 +317,8 @@ def _train_loop(job: TrainJob, init_state, resume_ckpt, progress: bool, callback
         bar.close()
         _save_on_interrupt(job, state)
         raise
-    bar.close()
+    finally:
+        bar.close()
     wall = time.perf_counter() - state.t_start
     if job.dist.enabled:
         distributed.check_replicas_agree(state.model, job.device)
@@ -330,6 +367,8 @@ def _initial_state(
             scaler.load_state_dict(resume_ckpt.grad_scaler_state)
         state.step = int(resume_ckpt.step)
         state.elapsed_before = float(resume_ckpt.metadata.get("train_seconds", 0.0))
+        if job.run and job.run.last.is_file():
+            state.saved_step = state.step
     state.ddp_model = distributed.wrap(model, job.device, job.dist)  # after loading weights
     return state
 
@@ -396,8 +435,46 @@ def _report(
     bar.update(1)
 
 
+def _count_nonfinite(state: TrainState, loss: torch.Tensor) -> None:
+    """Count the current run of steps with a non-finite loss, and its longest, on the
+    device (no wait for the GPU): ``state.nonfinite = [current, longest]``."""
+    current = (state.nonfinite[0] + 1) * (~torch.isfinite(loss.detach()))
+    state.nonfinite[0] = current
+    state.nonfinite[1] = torch.maximum(state.nonfinite[1], current)
+
+
+def _check_finite(job: TrainJob, state: TrainState, all_ranks: bool = True) -> None:
+    """Raise TrainingDivergedError when the loss was not finite for MAX_NONFINITE_STEPS
+    steps in a row, or the weights or their average are not finite (on any process;
+    ``all_ranks=False``: on this one, for a call that only rank 0 makes)."""
+    longest = int(state.nonfinite[1])
+    with torch.no_grad():
+        weights = [p for m in (state.model, state.ema.model) for p in m.parameters()]
+        finite = bool(torch.stack([torch.isfinite(p).all() for p in weights]).all())
+    diverged = longest >= MAX_NONFINITE_STEPS or not finite
+    if all_ranks:
+        diverged = distributed.any_rank(diverged, job.device, job.dist)
+    if not diverged:
+        return
+    what = (
+        f"the loss was not finite for {longest} steps in a row"
+        if longest >= MAX_NONFINITE_STEPS
+        else "the weights are no longer finite"
+    )
+    kept = (
+        f"{str(job.run.last)!r} keeps step {state.saved_step}, the last finite state"
+        if job.run and state.saved_step is not None
+        else "no checkpoint of this run was written"
+    )
+    raise TrainingDivergedError(
+        f"training diverged by step {state.step}: {what} (lr {job.config.lr:g}; try a "
+        f"lower learning rate); {kept}"
+    )
+
+
 def _log(job: TrainJob, state: TrainState, epoch: int, lr: float, progress: bool) -> None:
     """Close the log window: a history row, a loss.csv row and (without a bar) a line."""
+    _check_finite(job, state)
     distributed.mean_(state.window_loss, job.dist)
     step = state.step
     row = {
@@ -421,9 +498,14 @@ def _log(job: TrainJob, state: TrainState, epoch: int, lr: float, progress: bool
 
 
 def _save(job: TrainJob, state: TrainState, final: bool = False) -> Checkpoint:
-    """The checkpoint of the current step, written to the run folder (if this rank has one)."""
+    """The checkpoint of the current step, written to the run folder (if this rank has one).
+
+    Raises TrainingDivergedError instead of saving non-finite weights.
+    """
+    _check_finite(job, state)
     ckpt = training_checkpoint(job, state)
     job.run.save(ckpt, final=final)
+    state.saved_step = state.step
     return ckpt
 
 
@@ -431,7 +513,8 @@ def _save_on_interrupt(job: TrainJob, state: TrainState) -> None:
     """Ctrl-C: save the last completed step (rank 0 only) and say how to continue."""
     if not job.dist.is_main:
         return
-    _save(job, state)
+    _check_finite(job, state, all_ranks=False)
+    job.run.save(training_checkpoint(job, state))
     if job.run:
         print(
             f"interrupted: saved step {state.step} to {job.run.last}; continue with --resume",
