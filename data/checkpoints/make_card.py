@@ -129,12 +129,12 @@ loss_window = meta["loss_history"][-1]["step"] - meta["loss_history"][-2]["step"
 size_mb = (HERE / "sprites16.pt").stat().st_size / 1e6
 
 # The earlier shipped models scored with the same command at w = 1, from their own cards:
-# data/checkpoints/sprites16_small.md and sprites16_eps.md; their KID re-measured on
-# 2026-12-03 with the class-stratified estimator (the other numbers reproduced exactly).
+# data/checkpoints/sprites16_small.md and sprites16_eps.md; their KID re-measured
+# with the class-stratified estimator (the other numbers reproduced exactly).
 EARLIER = [
     {
         "label": "`sprite`, v-prediction, zero terminal SNR, 115,000 steps, 168 CPU min "
-        "(the base network alone, shipped until 2026-12-03)",
+        "(the base network alone, )",
         "accuracy": 1.000,
         "fd": 0.151,
         "kid": 0.019,
@@ -253,7 +253,7 @@ sweep = "\n".join(
 )
 names = {
     "model": "model",
-    "real": "real (floor)",
+    "real": "real (2nd sample)",
     "independent_pixel": "independent pixels",
     "noise": "pure noise",
 }
@@ -292,7 +292,7 @@ sampler_rows = [
 ]
 samplers = "\n".join(sampler_rows)
 # The same settings at other seeds (optional files seeds/s{seed}_{key}.json; key "ddim25" is
-# the default sampler): the real-vs-real floor moves with the seed, and so does the ratio.
+# the default sampler): a second real sample moves with the seed, and so does the ratio.
 SEED_KEYS = {
     "ddim25": "DDIM 25 (default)",
     **{k: SAMPLERS[k] for k in ("ddim25_quad", "dpm25", "dpm25_quad", "ddim100")},
@@ -322,8 +322,8 @@ for key, label in SEED_KEYS.items():
         + " / ".join(f(c["model"]["fd"]) for c in cells)
         + " |"
     )
-floors = " / ".join(f"{seed_reports[s]['ddim25']['real']['tv']:.4f}" for s in seed_list)
-fd_floors = " / ".join(f"{seed_reports[s]['ddim25']['real']['fd']:.3f}" for s in seed_list)
+real rows = " / ".join(f"{seed_reports[s]['ddim25']['real']['tv']:.4f}" for s in seed_list)
+fd_real rows = " / ".join(f"{seed_reports[s]['ddim25']['real']['fd']:.3f}" for s in seed_list)
 
 
 def at_every_seed(key, metric):
@@ -353,11 +353,11 @@ if len(seed_list) >= 2 and all("dpm25_quad" in seed_reports[s] for s in seed_lis
         f"DPM-Solver++(2M) {'lowers' if solver_helps else 'does not always lower'} FD at every seed, to "
         "about DDIM-100's at a quarter of the network calls. "
         + (
-            f"Within 2x of the floor at every seed: {', '.join(SEED_KEYS[k] for k in within)}. "
+            f"Within 2x of the real row at every seed: {', '.join(SEED_KEYS[k] for k in within)}. "
             if within
-            else "No setting, DDIM-100 included, is within 2x of the floor at every seed: the "
+            else "No setting, DDIM-100 included, is within 2x of the real row at every seed: the "
             "better samplers level off at the same colour TV, so the remaining excess is the "
-            "network's, not the sampler's; and at n = 500 the floor itself moves by "
+            "network's, not the sampler's; and at n = 500 the real row itself moves by "
             f"{(max(seed_reports[s]['ddim25']['real']['tv'] for s in seed_list) / min(seed_reports[s]['ddim25']['real']['tv'] for s in seed_list) - 1):.0%} between seeds. "
         )
     )
@@ -365,10 +365,10 @@ seeds_table = (
     ""
     if len(seed_list) < 2
     else f"""
-At other seeds (w = 0, n = 500; colour TV with its ratio to that seed's real-vs-real floor,
-{floors}; FD floors {fd_floors}):
+At other seeds (w = 0, n = 500; colour TV with its ratio to that seed's real row,
+{real rows}; FD of the real row {fd_real rows}):
 
-| sampler | {" | ".join(f"TV, seed {s}" for s in seed_list)} | mean TV / mean floor | FD, seeds {", ".join(map(str, seed_list))} |
+| sampler | {" | ".join(f"TV, seed {s}" for s in seed_list)} | mean TV / mean real | FD, seeds {", ".join(map(str, seed_list))} |
 |---|{"---|" * len(seed_list)}---|---|
 {chr(10).join(seed_rows)}
 """
@@ -434,7 +434,7 @@ the base network in the shipped file:
 (Stage 2's `--init-from` read `sprites16_eps.pt` under its old name, `sprites16.pt`; stage 3's
 read the stage-2 model as `data/checkpoints/sprites16.pt`, the same file as `runs/vpred/model.pt`,
 shipped alone until the expert joined it.) Why the
-later stages: the ε-model scored colour TV 3.1x the real floor, because the course's schedule
+later stages: the ε-model scored colour TV 3.1x a second real sample's, because the course's schedule
 keeps ᾱ_T = 0.0064 of the image in x_T, which the network learned to read but sampling from
 N(0, I) does not supply (3.5 % pure-white pixels against 60.5 % in real sprites). The rescaled
 schedule removes that signal from training too, and v-prediction keeps x0 recoverable at t = T."""
@@ -494,7 +494,7 @@ precision_rows = "\n".join(
 quad_ts = ddim_timesteps(T, settings["steps"], "quadratic")
 quad_expert_steps = [t for t in quad_ts if t <= t_expert]
 precision = f"""
-### Why colour TV stays above the floor
+### Why colour TV stays above the real row
 
 Snapped to the nearest colour its class can contain (`diffprob.snap_to_palette`), the w = 0
 samples score colour TV {colour_tv(snapped):.3f} (unsnapped {colour_tv(rerun.images["model"]):.3f}; real
@@ -539,7 +539,7 @@ if all("dpm25_quad" in seed_reports[s] for s in seed_list):
         f"cost) | seed 0: {ok(rec_ratio[0] <= 2)} ({rec_ratio[0]:.2f}x); seeds "
         f"{', '.join(map(str, seed_list))}: "
         + " / ".join(f"{x:.2f}x" for x in rec_ratio)
-        + f", mean TV / mean floor {rec_mean:.2f}x |\n"
+        + f", mean TV / mean real {rec_mean:.2f}x |\n"
     )
 
 card = f"""# Model card: `sprites16.pt`
@@ -570,7 +570,7 @@ column of the loss curve shows it).
 `diffprob evaluate --guidance W --per-class` (n = 500, 100 per class; DDIM 25 steps, eta 0, seed 0;
 colour PMFs on 32 bins, joint R-G/G-B/R-B histograms on 32x32 bins; features and accuracy from the
 shipped sprite classifier). Lower is better except accuracy; `real` is a second set of held-out
-sprites (the floor).
+sprites (a second real sample of the same size: what sampling noise alone gives).
 
 Guidance sweep (model rows):
 
@@ -598,7 +598,7 @@ training sprite: {m["exact_copies"]:.0%}; the median distance to the nearest tra
 
 ### Samplers (w = 0, n = 500, seed 0)
 
-| sampler | colour TV | TV / floor | colour W1 | joint TV | FD | accuracy |
+| sampler | colour TV | TV / real | colour W1 | joint TV | FD | accuracy |
 |---|---|---|---|---|---|---|
 {samplers}
 {seeds_table}
@@ -613,7 +613,7 @@ quadratic` is the better choice at the same cost.
 | ≥ 90 % conditional accuracy at the default guidance | {ok(m["accuracy"] >= 0.9)}: {m["accuracy"]:.1%} |
 | clearly beat the independent-pixel baseline on feature FD | {ok(m["fd"] < 0.5 * ind["fd"])}: {m["fd"]:.2f} vs {ind["fd"]:.1f} (at least 2x lower) |
 | clearly beat the independent-pixel baseline on joint-histogram distance | {ok(m["joint_tv"] < 0.8 * ind["joint_tv"])}: {m["joint_tv"]:.3f} vs {ind["joint_tv"]:.3f} ({m["joint_tv"] / ind["joint_tv"]:.2f}x; "clearly" taken as at least 20 % lower) |
-| colour-PMF TV within 2x of the real-vs-real floor | {ok(m["tv"] <= 2 * real["tv"])}: {m["tv"]:.3f} vs {real["tv"]:.3f} ({m["tv"] / real["tv"]:.1f}x) |
+| colour-PMF TV within 2x of a second real sample | {ok(m["tv"] <= 2 * real["tv"])}: {m["tv"]:.3f} vs {real["tv"]:.3f} ({m["tv"] / real["tv"]:.1f}x) |
 {recommended_row}"""
 (HERE / "sprites16.md").write_text(card)
 print(f"wrote {HERE / 'sprites16.md'} (default guidance w = {best})")
