@@ -114,12 +114,14 @@ from .evaluation.divergences import (
 from .evaluation.evaluate import (
     evaluate as evaluate,
 )
+from .evaluation.kernel_mmd import (
+    kernel_distance as kernel_distance,
+)
 from .evaluation.report import (
     EvaluationReport as EvaluationReport,
 )
 from .evaluation.sample_distances import (
     frechet_distance as frechet_distance,
-    kernel_distance as kernel_distance,
     nearest_neighbor_distances as nearest_neighbor_distances,
 )
 from .evaluation.seeds import (

@@ -1,4 +1,4 @@
-"""Helpers shared by the command-line verbs: output paths, JSON, parsers."""
+"""Helpers shared by the command-line verbs: outputs (all or none), JSON, parsers."""
 
 from __future__ import annotations
 
@@ -6,21 +6,19 @@ import argparse
 import json
 import math
 import os
+import secrets
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from diffprob.errors import ImageWriteError, ParameterError
+from diffprob.errors import DiffprobError, ImageWriteError, ParameterError
 from diffprob.util.jsonable import to_jsonable
 
 
-def output_path(path: str | os.PathLike | None, default: str, inputs: Iterable = ()) -> Path:
-    """Return the output path, refusing one that names any of ``inputs``.
-
-    ``path`` None means ``default`` in the current directory. The parent folder
-    is created. Checking before anything is written keeps inputs intact.
-    """
-    out = Path(default if path is None else path)
+def _refuse_input(out: Path, inputs: Iterable) -> None:
+    """ImageWriteError if ``out`` names one of ``inputs`` (also through ``..`` or a link)."""
     out_resolved = out.expanduser().resolve()
     for item in inputs:
         src = Path(item).expanduser()
@@ -29,10 +27,186 @@ def output_path(path: str | os.PathLike | None, default: str, inputs: Iterable =
             same = os.path.samefile(src, out)
         if same:
             raise ImageWriteError(f"output {str(out)!r} is an input file; refusing to overwrite it")
+
+
+def output_path(path: str | os.PathLike | None, default: str, inputs: Iterable = ()) -> Path:
+    """Return the output path, refusing one that names any of ``inputs``.
+
+    ``path`` None means ``default`` in the current directory. The parent folder
+    is created. Checking before anything is written keeps inputs intact. Verbs
+    that write several files use :class:`Outputs`, which writes all or none.
+    """
+    out = Path(default if path is None else path)
+    _refuse_input(out, inputs)
     if out.is_dir():
         raise ImageWriteError(f"output {str(out)!r} is a directory")
     out.parent.mkdir(parents=True, exist_ok=True)
     return out
+
+
+def _check_writable(path: Path) -> None:
+    """ImageWriteError unless a file can be created where ``path`` goes.
+
+    Tried in the nearest folder that exists (the missing ones are made at the
+    commit), by creating and removing a file there; nothing is left behind.
+    """
+    probe = path.expanduser().absolute().parent
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ImageWriteError(f"cannot write {str(path)!r}: {str(probe)!r} is not a folder")
+    try:
+        fd, name = tempfile.mkstemp(prefix=".diffprob-write-test.", dir=probe)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as exc:
+        raise ImageWriteError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
+
+
+class Outputs:
+    """A verb's output files: every one of them written, or none.
+
+    1. :meth:`add` (or :meth:`add_folder`) each output before any work: it is
+       refused if it names an input (also through ``..`` or a link), is a folder,
+       exists without ``--force`` (where the verb has that rule), or cannot be
+       written (its nearest existing folder is tried). Nothing is created yet.
+    2. Inside ``with outputs:`` the writers write to :meth:`temp` (a hidden
+       sibling with the same extension, so the format is the final name's),
+       or into the staging folder :meth:`temp` gives for an output folder.
+    3. Leaving the block normally renames every temporary onto its final name
+       (``os.replace``: atomic, an existing file is never half-written).
+       Any error or Ctrl-C removes every temporary and every folder the block
+       made, leaving the inputs and the files that were there untouched.
+
+    Examples
+    --------
+    >>> outputs = Outputs(inputs=[src], force=args.force)  # doctest: +SKIP
+    >>> out = outputs.add(args.output, "default.png")  # doctest: +SKIP
+    >>> result = compute()  # doctest: +SKIP
+    >>> with outputs:  # doctest: +SKIP
+    ...     save_image(outputs.temp(out), result)
+    """
+
+    def __init__(self, inputs: Iterable = (), *, force: bool | None = None):
+        # force None: the verb has no --force, an existing file is replaced.
+        self._inputs = [Path(p) for p in inputs]
+        self._force = force
+        self._finals: list[Path] = []
+        self._folders: set[Path] = set()  # outputs that are folders
+        self._temps: dict[Path, Path] = {}  # final -> temporary
+        self._made: list[Path] = []  # folders this run created, outermost first
+        self._new: list[Path] = []  # outputs the commit created (none was there)
+        self._open = False
+
+    def add(self, path: str | os.PathLike | None, default: str | None = None) -> Path:
+        """Check the output file ``path`` (None: ``default``) and return it as a Path."""
+        out = Path(default if path is None else path)
+        self._check(out)
+        if out.is_dir():
+            raise ImageWriteError(f"output {str(out)!r} is a directory")
+        if self._force is False and out.exists():
+            raise ImageWriteError(f"{str(out)!r} exists; pass --force to overwrite it")
+        _check_writable(out)
+        self._finals.append(out)
+        return out
+
+    def add_folder(self, path: str | os.PathLike) -> Path:
+        """Check an output folder: existing files in it are kept unless this run replaces them."""
+        out = Path(path)
+        self._check(out)
+        if out.exists() and not out.is_dir():
+            raise ImageWriteError(f"{str(out)!r} exists and is not a folder")
+        _check_writable(out / "probe")
+        self._finals.append(out)
+        self._folders.add(out)
+        return out
+
+    def _check(self, out: Path) -> None:
+        _refuse_input(out, self._inputs)
+        key = out.expanduser().resolve()
+        if any(key == p.expanduser().resolve() for p in self._finals):
+            raise ImageWriteError(f"output {str(out)!r} is named twice")
+
+    def temp(self, path: Path) -> Path:
+        """The temporary to write instead of the output ``path`` (its folder is made now)."""
+        if not self._open:
+            raise RuntimeError("Outputs.temp is for use inside 'with outputs:'")
+        if path not in self._finals:
+            raise RuntimeError(f"{str(path)!r} was not added to the outputs")
+        if path not in self._temps:
+            folder = path if path in self._folders else path.parent
+            self._make_folder(folder)
+            token = secrets.token_hex(4)
+            if path in self._folders:
+                tmp = path / f".staging.{token}.tmp"
+                tmp.mkdir()
+            else:
+                tmp = path.parent / f".{path.name}.{token}.tmp{path.suffix}"
+            self._temps[path] = tmp
+        return self._temps[path]
+
+    def _make_folder(self, folder: Path) -> None:
+        missing = []
+        while not folder.exists() and folder != folder.parent:
+            missing.append(folder)
+            folder = folder.parent
+        for item in reversed(missing):
+            item.mkdir()
+            self._made.append(item)
+
+    def __enter__(self) -> Outputs:
+        self._open = True
+        return self
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        self._open = False
+        if exc is None:
+            try:
+                self._commit()
+                return False
+            except BaseException:
+                self._rollback()
+                raise
+        text = str(exc)
+        for final, tmp in self._temps.items():  # a writer names the temporary it was given
+            text = text.replace(str(tmp), str(final))
+        self._rollback()
+        if isinstance(exc, DiffprobError) and text != str(exc):
+            raise type(exc)(text) from None
+        return False
+
+    def _commit(self) -> None:
+        moves = []  # (temporary, final) per file
+        for final, tmp in self._temps.items():
+            if final not in self._folders:
+                moves.append((tmp, final))
+                continue
+            for item in sorted(tmp.rglob("*")):  # a folder: what the run wrote into it
+                if item.is_file():
+                    moves.append((item, final / item.relative_to(tmp)))
+        for tmp, final in moves:
+            self._make_folder(final.parent)
+            existed = final.exists()
+            os.replace(tmp, final)
+            if not existed:  # a rename that fails later takes the new files back
+                self._new.append(final)
+        for final, tmp in self._temps.items():
+            if final in self._folders:
+                shutil.rmtree(tmp, ignore_errors=True)
+
+    def _rollback(self) -> None:
+        for final in self._new:
+            final.unlink(missing_ok=True)
+        for tmp in self._temps.values():
+            if tmp.is_dir():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)
+        for folder in reversed(self._made):
+            shutil.rmtree(folder, ignore_errors=True)
+        self._temps.clear()
+        self._made.clear()
+        self._new.clear()
 
 
 def add_verb(subparsers, name: str, **kwargs) -> argparse.ArgumentParser:

@@ -86,11 +86,11 @@ def _missing_action(args):
 def run(args):
     from pathlib import Path
 
-    from diffprob.errors import ImageWriteError, ParameterError
+    from diffprob.errors import ParameterError
     from diffprob.sprites.classes import CLASSES
     from diffprob.util.limits import MAX_SPRITES, check_upper
 
-    from ._common import info, output_path, print_json
+    from ._common import Outputs, info, print_json
 
     if args.n < 1:
         raise ParameterError(f"-n must be >= 1, got {args.n}")
@@ -109,13 +109,11 @@ def run(args):
             raise ParameterError(f"--preview {str(preview)!r} must end in .png")
         if preview.resolve() == out.resolve():
             raise ParameterError("--preview and the output are the same file")
-    for path in (out, preview):
-        if path is None:
-            continue
-        if path.is_dir():
-            raise ImageWriteError(f"output {str(path)!r} is a directory")
-        if path.exists() and not args.force:
-            raise ImageWriteError(f"{str(path)!r} exists; pass --force to overwrite it")
+    # Checked now, written together at the end; --force replaces a file atomically.
+    outputs = Outputs(force=args.force)
+    out = outputs.add(out)
+    if preview is not None:
+        preview = outputs.add(preview)
 
     from diffprob.sprites.dataset import load_sprite_data
 
@@ -128,12 +126,12 @@ def run(args):
             data.images, data.labels, data.class_names, ncols=12, scale=max(1, 64 // args.size)
         )
     # everything is validated and computed; now write
-    out = output_path(out, str(out))
-    data.save(out)
-    if grid is not None:
-        from diffprob.stats.io import save_image
+    with outputs:
+        data.save(outputs.temp(out))
+        if grid is not None:
+            from diffprob.stats.io import save_image
 
-        save_image(output_path(preview, str(preview)), grid)
+            save_image(outputs.temp(preview), grid)
     summary = {
         "output": str(out),
         "preview": None if preview is None else str(preview),

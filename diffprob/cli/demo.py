@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._common import add_verb, info
+from ._common import Outputs, add_verb, info
 
 EPILOG = """\
 examples:
@@ -205,11 +205,18 @@ def run(args) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ImageWriteError(f"--out {str(out)!r} exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
-    ctx = DemoContext(out=out, image=sample_image())
-    for step in STEPS:
-        start = time.perf_counter()
-        for path in step(ctx):
-            print(path)
-        info(f"  ({step.__name__}: {time.perf_counter() - start:.1f} s)")
+    outputs = Outputs()
+    out = outputs.add_folder(out)
+    written = []
+    # The steps write into a staging folder inside --out; its files move into --out
+    # only when every step has succeeded (a failure leaves --out as it was).
+    with outputs:
+        staging = outputs.temp(out)
+        ctx = DemoContext(out=staging, image=sample_image())
+        for step in STEPS:
+            start = time.perf_counter()
+            written += [out / Path(path).relative_to(staging) for path in step(ctx)]
+            info(f"  ({step.__name__}: {time.perf_counter() - start:.1f} s)")
+    for path in written:
+        print(path)
     return 0

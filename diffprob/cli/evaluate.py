@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 from ._common import (
+    Outputs,
     add_options,
     add_sampling_arguments,
     add_verb,
     check_range,
     info,
     option_values,
-    output_path,
     positive_int,
     print_json,
     sampler_config_from_args,
@@ -160,6 +160,10 @@ def run(args):
     check_range("--joint-bins", args.joint_bins, 1, 256)
     device = resolve_device(args.device)
     path = resolve_checkpoint_path(args.ckpt)
+    # -o is checked before minutes of evaluation, and written at the end.
+    inputs = [p for p in (path, args.reference, args.train_data, args.classifier) if p]
+    outputs = Outputs(inputs=inputs)
+    out = None if args.output is None else outputs.add(args.output)
     ckpt = Checkpoint.load(path)
     schedule_t = int(ckpt.schedule_config.get("num_timesteps", 0) or 0)
     if args.sampler == "ddpm" and args.steps not in (None, schedule_t):
@@ -170,8 +174,6 @@ def run(args):
         check_range("--steps", args.steps, 1, schedule_t)
     reference = _load(args.reference, ckpt.image_size)
     train = _load(args.train_data, ckpt.image_size)
-    inputs = [p for p in (path, args.reference, args.train_data, args.classifier) if p]
-    out = None if args.output is None else output_path(args.output, args.output, inputs=inputs)
     options = dict(
         config=config,
         **option_values(args, "n", "classifier", "pmf_bins", "joint_bins", "batch_size"),
@@ -192,7 +194,8 @@ def run(args):
         single.settings["checkpoint"] = str(path)
     result = report.to_dict()
     if out is not None:
-        out.write_text(json.dumps(result, indent=2) + "\n")
+        with outputs:
+            outputs.temp(out).write_text(json.dumps(result, indent=2) + "\n")
     if args.json:
         print_json(result)
     elif seeds is None:

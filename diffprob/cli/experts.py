@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import info, output_path, positive_int, print_json
+from ._common import Outputs, info, positive_int, print_json
 
 EPILOG = """\
 examples:
@@ -56,15 +56,15 @@ def register(subparsers):
 def run(args) -> int:
     from diffprob.diffusion.checkpoint import Checkpoint
     from diffprob.diffusion.models.experts import add_experts
-    from diffprob.errors import ImageWriteError
 
-    out = output_path(args.output, args.output, inputs=[args.base, *args.experts])
-    if out.exists() and not args.force:
-        raise ImageWriteError(f"{str(out)!r} exists; give --force to overwrite it")
+    # Checked now, nothing created until the combined checkpoint is written.
+    outputs = Outputs(inputs=[args.base, *args.experts], force=args.force)
+    out = outputs.add(args.output)
     base = Checkpoint.load(args.base)
     experts = [Checkpoint.load(path) for path in args.experts]
     combined = add_experts(base, experts, t_max=args.t_max)
-    combined.save(out)
+    with outputs:
+        combined.save(outputs.temp(out))
     summary = {
         "output": str(out),
         "bytes": out.stat().st_size,

@@ -6,7 +6,7 @@ import argparse
 import math
 from pathlib import Path
 
-from ._common import output_path, positive_int, print_json
+from ._common import Outputs, positive_int, print_json
 
 EPILOG = """\
 examples:
@@ -124,7 +124,8 @@ def run(args) -> int:
             )
     src = Path(args.image)
     image = load_image(src)
-    out = output_path(args.output, f"{src.stem}_forward.png", inputs=[src])
+    outputs = Outputs(inputs=[src])
+    out = outputs.add(args.output, f"{src.stem}_forward.png")
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".pdf", ".svg"):
         raise ParameterError(f"figure must be .png, .jpg, .pdf or .svg, got {str(out)!r}")
 
@@ -140,7 +141,8 @@ def run(args) -> int:
         bins=args.bins,
         title=f"{src.name}: forward process, {schedule!r}, seed={args.seed}",
     )
-    save_figure(fig, out)
+    with outputs:
+        save_figure(fig, outputs.temp(out))
     summary = {
         "input": str(src),
         "output": str(out),

@@ -6,12 +6,12 @@ import csv
 from pathlib import Path
 
 from ._common import (
+    Outputs,
     add_alpha_option,
     add_bins_and_space,
     add_verb,
     inputs_label,
     load_counted_images,
-    output_path,
     print_json,
 )
 
@@ -102,28 +102,28 @@ def run(args) -> int:
 
     check_bins(args.bins)
     paths = image_paths(args.images)
+    if args.plot is not None and args.csv is not None:
+        if Path(args.csv).resolve() == Path(args.plot).resolve():
+            raise ParameterError(f"--plot and --csv are the same file: {args.csv}")
+    outputs = Outputs(inputs=paths)  # all checked now; written together at the end
+    plot_path = None if args.plot is None else outputs.add(args.plot)
+    csv_path = None if args.csv is None else outputs.add(args.csv)
     images = load_counted_images(paths, args.alpha)
-    plot_path = csv_path = None
-    if args.plot is not None:
-        plot_path = output_path(args.plot, args.plot, inputs=paths)
-    if args.csv is not None:
-        csv_path = output_path(args.csv, args.csv, inputs=paths)
-        if plot_path is not None and csv_path.resolve() == plot_path.resolve():
-            raise ParameterError(f"--plot and --csv are the same file: {csv_path}")
 
     hists = channel_histograms(images, bins=args.bins, space=args.space)
-    if csv_path is not None:
-        write_csv(csv_path, hists)
-    if plot_path is not None:
-        from diffprob.plot.statistics import plot_channel_histograms, save_figure
+    with outputs:
+        if csv_path is not None:
+            write_csv(outputs.temp(csv_path), hists)
+        if plot_path is not None:
+            from diffprob.plot.statistics import plot_channel_histograms, save_figure
 
-        what = inputs_label(paths)
-        fig = plot_channel_histograms(
-            hists,
-            title=f"{what}: {hists.space.upper()} channel distributions, "
-            f"{hists.bins} bins, {hists.n_pixels:,} pixels",
-        )
-        save_figure(fig, plot_path)
+            what = inputs_label(paths)
+            fig = plot_channel_histograms(
+                hists,
+                title=f"{what}: {hists.space.upper()} channel distributions, "
+                f"{hists.bins} bins, {hists.n_pixels:,} pixels",
+            )
+            save_figure(fig, outputs.temp(plot_path))
 
     if args.json:
         print_json(

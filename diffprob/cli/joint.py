@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from ._common import (
+    Outputs,
     add_alpha_option,
     add_bins_and_space,
     add_verb,
     inputs_label,
     load_counted_images,
-    output_path,
     print_json,
 )
 
@@ -108,14 +108,16 @@ def run(args) -> int:
             raise ParameterError(f"--given {text}: {channel} values are in [0, {levels})")
         givens.append((text, "x" if channel == x_name else "y", channel, value))
     paths = image_paths(args.images)
-    images = load_counted_images(paths, args.alpha)
+    outputs = Outputs(inputs=paths)  # all checked now; written together at the end
     plot_path = None
     cond_paths = {}  # axis -> figure of the conditionals given that channel
     if args.plot is not None:
-        plot_path = output_path(args.plot, args.plot, inputs=paths)
+        plot_path = outputs.add(args.plot)
         for _, axis, channel, _ in givens:
-            name = f"{plot_path.stem}_given_{channel}{plot_path.suffix}"
-            cond_paths[axis] = output_path(plot_path.with_name(name), name, inputs=paths)
+            if axis not in cond_paths:
+                name = f"{plot_path.stem}_given_{channel}{plot_path.suffix}"
+                cond_paths[axis] = outputs.add(plot_path.with_name(name))
+    images = load_counted_images(paths, args.alpha)
 
     joint = joint_histogram(images, x=x_name, y=y_name, bins=args.bins, space=space.name)
     chi2 = joint.chi2_independence()
@@ -155,19 +157,21 @@ def run(args) -> int:
         from diffprob.plot.statistics import plot_conditionals, plot_joint_histogram, save_figure
 
         what = inputs_label(paths)
-        save_figure(
-            plot_joint_histogram(
-                joint,
-                title=(
-                    f"{what}: joint {joint.x}-{joint.y}, {joint.bins} bins (log scale), "
-                    f"r = {joint.correlation:.3f}, I = {joint.mutual_information_bits:.3f} bits"
+        with outputs:
+            save_figure(
+                plot_joint_histogram(
+                    joint,
+                    title=(
+                        f"{what}: joint {joint.x}-{joint.y}, {joint.bins} bins (log scale), "
+                        f"r = {joint.correlation:.3f}, "
+                        f"I = {joint.mutual_information_bits:.3f} bits"
+                    ),
                 ),
-            ),
-            plot_path,
-        )
-        for axis, path in cond_paths.items():
-            values = [g[3] for g in givens if g[1] == axis]
-            save_figure(plot_conditionals(joint, values, given=axis), path)
+                outputs.temp(plot_path),
+            )
+            for axis, path in cond_paths.items():
+                values = [g[3] for g in givens if g[1] == axis]
+                save_figure(plot_conditionals(joint, values, given=axis), outputs.temp(path))
 
     written = [str(p) for p in [plot_path, *cond_paths.values()] if p is not None]
     if args.json:

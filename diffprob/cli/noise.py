@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from ._common import add_verb, finite_float, output_path, print_json
+from ._common import Outputs, add_verb, finite_float, print_json
 
 EPILOG = """\
 examples:
@@ -86,12 +86,12 @@ def run(args) -> int:
     src = Path(args.image)
     image = load_image(src)
     default = f"{src.stem}_noisy_m{args.mean:g}_v{args.var:g}.png"
-    out = output_path(args.output, default, inputs=[src])
-    plot_path = None
-    if args.plot is not None:
-        plot_path = output_path(args.plot, args.plot, inputs=[src])
-        if plot_path.resolve() == out.resolve():
-            raise ParameterError(f"--plot and the output image are the same file: {out}")
+    out = Path(default if args.output is None else args.output)
+    if args.plot is not None and Path(args.plot).resolve() == out.resolve():
+        raise ParameterError(f"--plot and the output image are the same file: {out}")
+    outputs = Outputs(inputs=[src])  # all checked now; written together at the end
+    out = outputs.add(out)
+    plot_path = None if args.plot is None else outputs.add(args.plot)
 
     # Block by block: memory stays the image, its 8-bit result and a few tens of MB.
     result = add_gaussian_noise_uint8(image, args.mean, args.var, clip=args.clip, rng=seed)
@@ -106,20 +106,21 @@ def run(args) -> int:
         "clip": args.clip,
         **{key: getattr(result, key) for key in result._fields[1:]},
     }
-    save_image(out, stored)
-    if plot_path is not None:
-        from diffprob.plot.statistics import plot_noise_distribution, save_figure
+    with outputs:
+        save_image(outputs.temp(out), stored)
+        if plot_path is not None:
+            from diffprob.plot.statistics import plot_noise_distribution, save_figure
 
-        fig = plot_noise_distribution(
-            image,
-            args.mean,
-            args.var,
-            noisy=stored,
-            title=f"{src.name}: N(mean={args.mean:g}, var={args.var:g})"
-            f" stored in 8 bits, seed={seed}",
-        )
-        save_figure(fig, plot_path)
-        summary["plot"] = str(plot_path)
+            fig = plot_noise_distribution(
+                image,
+                args.mean,
+                args.var,
+                noisy=stored,
+                title=f"{src.name}: N(mean={args.mean:g}, var={args.var:g})"
+                f" stored in 8 bits, seed={seed}",
+            )
+            save_figure(fig, outputs.temp(plot_path))
+            summary["plot"] = str(plot_path)
 
     if args.json:
         print_json(summary)

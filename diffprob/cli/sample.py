@@ -7,9 +7,9 @@ import math
 from pathlib import Path
 
 from ._common import (
+    Outputs,
     add_sampling_arguments,
     info,
-    output_path,
     positive_int,
     print_json,
     sampler_config_from_args,
@@ -292,10 +292,11 @@ def run(args) -> int:
     if args.inpaint is not None:
         image, mask = _load_inpaint_inputs(args, model.config.image_size)
 
-    # Output paths last: output_path creates missing folders.
+    # Every output checked before sampling; all written together at the end.
     inputs = [p for p in (args.ckpt, args.inpaint, args.mask) if p is not None]
-    out = output_path(args.output, "samples.png", inputs=inputs)
-    extra = {flag: output_path(value, value, inputs=inputs) for flag, value in wanted.items()}
+    outputs = Outputs(inputs=inputs)
+    out = outputs.add(args.output, "samples.png")
+    extra = {flag: outputs.add(value) for flag, value in wanted.items()}
 
     # -- sample ---------------------------------------------------------------------------
     seed = args.seed  # checked, or drawn, by the command line's main
@@ -329,52 +330,59 @@ def run(args) -> int:
     seconds = time.perf_counter() - start
 
     # -- write ----------------------------------------------------------------------------
-    images = from_model_range(result.images)
-    # A per-class run has one row per class: name the rows.
-    row_labels = (
-        list(class_names) if args.per_class is not None and ncols == args.per_class else None
-    )
-    grid = make_grid(images, ncols, scale=args.scale)
-    if row_labels is not None:
-        grid = label_rows(grid, row_labels, images.shape[1] * args.scale)
-    save_image(out, grid)
-    if result.context is None or args.per_class is not None:
-        context_weights = None
-    else:
-        context_weights = result.context[0].tolist()
-    settings = {
-        "checkpoint": str(ckpt_path),
-        "n": n,
-        **result.info,
-        "context": context_desc,
-        "context_weights": context_weights,
-        "class_names": list(class_names),
-        "seed": seed,
-        "device": str(device),
-        "seconds": round(seconds, 3),
-        "output": str(out),
-    }
-    if args.inpaint is not None:
-        settings.update(inpaint=str(args.inpaint), mask=str(args.mask))
-    if "--gif" in extra:
-        from diffprob.plot.animation import save_denoising_gif
+    with outputs:
+        images = from_model_range(result.images)
+        # A per-class run has one row per class: name the rows.
+        row_labels = (
+            list(class_names) if args.per_class is not None and ncols == args.per_class else None
+        )
+        grid = make_grid(images, ncols, scale=args.scale)
+        if row_labels is not None:
+            grid = label_rows(grid, row_labels, images.shape[1] * args.scale)
+        save_image(outputs.temp(out), grid)
+        if result.context is None or args.per_class is not None:
+            context_weights = None
+        else:
+            context_weights = result.context[0].tolist()
+        settings = {
+            "checkpoint": str(ckpt_path),
+            "n": n,
+            **result.info,
+            "context": context_desc,
+            "context_weights": context_weights,
+            "class_names": list(class_names),
+            "seed": seed,
+            "device": str(device),
+            "seconds": round(seconds, 3),
+            "output": str(out),
+        }
+        if args.inpaint is not None:
+            settings.update(inpaint=str(args.inpaint), mask=str(args.mask))
+        if "--gif" in extra:
+            from diffprob.plot.animation import save_denoising_gif
 
-        save_denoising_gif(
-            result, extra["--gif"], ncols=ncols, scale=args.scale, row_labels=row_labels
-        )
-        settings["gif"] = str(extra["--gif"])
-        settings["gif_frames"] = len(result.trajectory)
-    if "--npz" in extra:
-        ctx = result.context.numpy() if result.context is not None else np.zeros((n, n_cfeat))
-        np.savez_compressed(
-            extra["--npz"],
-            images=images,
-            x=result.images.numpy().astype(np.float32),
-            context=ctx.astype(np.float32),
-            class_names=np.array(class_names, dtype=str),
-            settings=np.array(json.dumps(settings)),
-        )
-        settings["npz"] = str(extra["--npz"])
+            save_denoising_gif(
+                result,
+                outputs.temp(extra["--gif"]),
+                ncols=ncols,
+                scale=args.scale,
+                row_labels=row_labels,
+            )
+            settings["gif"] = str(extra["--gif"])
+            settings["gif_frames"] = len(result.trajectory)
+        if "--npz" in extra:
+            ctx = result.context.numpy() if result.context is not None else np.zeros((n, n_cfeat))
+            # A file handle: numpy would add .npz to a name that does not end in it.
+            with open(outputs.temp(extra["--npz"]), "wb") as handle:
+                np.savez_compressed(
+                    handle,
+                    images=images,
+                    x=result.images.numpy().astype(np.float32),
+                    context=ctx.astype(np.float32),
+                    class_names=np.array(class_names, dtype=str),
+                    settings=np.array(json.dumps(settings)),
+                )
+            settings["npz"] = str(extra["--npz"])
 
     if args.json:
         print_json(settings)

@@ -2,8 +2,9 @@
 
 * :mod:`~diffprob.evaluation.divergences` -- distances between PMFs on a common grid:
   total variation, Jensen--Shannon (bits), Wasserstein-1, joint-histogram TV;
+* :mod:`~diffprob.evaluation.kernel_mmd` -- KID, the kernel distance between feature clouds;
 * :mod:`~diffprob.evaluation.sample_distances` -- distances between sets of samples:
-  Fréchet distance (FD), kernel distance (KID), nearest-neighbour distances;
+  Fréchet distance (FD) and nearest-neighbour distances;
 * :mod:`~diffprob.evaluation.baselines` -- the models a diffusion model must beat;
 * :mod:`~diffprob.evaluation.classifier` -- the sprite classifier behind accuracy and FD;
 * :mod:`~diffprob.evaluation.denoising_error` -- the network's x0 error per timestep;
@@ -11,7 +12,9 @@
 * :mod:`~diffprob.evaluation.evaluate` -- :func:`evaluate`, a model scored against
   held-out sprites and baselines (its steps in the private ``_real_data`` and
   ``_scoring``);
-* :mod:`~diffprob.evaluation.report` -- :class:`EvaluationReport`, its result and table.
+* :mod:`~diffprob.evaluation.report` -- :class:`EvaluationReport`, its result and table;
+* :mod:`~diffprob.evaluation.uncertainty` -- bootstrap intervals and spreads over seeds;
+* :mod:`~diffprob.evaluation.seeds` -- one evaluation at several seeds, summarised.
 
 The public names are also importable from :mod:`diffprob` itself.
 """

@@ -34,12 +34,11 @@ from diffprob.evaluation.divergences import (
     total_variation_distance,
     wasserstein1_distance,
 )
+from diffprob.evaluation.kernel_mmd import KernelReference, kernel_distance
 from diffprob.evaluation.report import GROUPS
 from diffprob.evaluation.sample_distances import (
     FrechetReference,
-    KernelReference,
     frechet_distance,
-    kernel_distance,
     nearest_neighbor_distances,
 )
 from diffprob.evaluation.uncertainty import bootstrap_intervals

@@ -118,7 +118,7 @@ def evaluate(
         Bins per axis of the joint-channel histograms (256^2 bins would be mostly
         empty at sprite scale).
     kid_subset_size, kid_subsets : int, optional
-        See :func:`~diffprob.evaluation.sample_distances.kernel_distance`.
+        See :func:`~diffprob.evaluation.kernel_mmd.kernel_distance`.
     batch_size : int, optional
         Samples drawn per sampler call.
     device : str or torch.device, optional
@@ -146,7 +146,7 @@ def evaluate(
     the same distribution; the ``real`` row measures that floor at this n. FD in
     particular is **biased upward** at small n (by roughly tr(Sigma)/n per set);
     KID is unbiased; because every set holds a fixed number of each class, it is
-    computed stratified by class (``strata`` of :func:`~diffprob.evaluation.sample_distances.kernel_distance`),
+    computed stratified by class (``strata`` of :func:`~diffprob.evaluation.kernel_mmd.kernel_distance`),
     without which it would sit below 0 by an amount that grows as n shrinks. Compare FD
     only across runs with the same n.
 

@@ -8,8 +8,9 @@
   the probabilities of labels and shape variants;
 * :mod:`~diffprob.sprites.ground_truth` -- hold samples against the known truth:
   snapping to the palette, mirror symmetry;
-* :mod:`~diffprob.sprites.dataset` -- ``SpriteData`` and loading images and labels from
-  ``.npz`` files, the course's ``.npy`` pair or folders;
+* :mod:`~diffprob.sprites.dataset` -- ``SpriteData`` and :func:`load_sprite_data`;
+* :mod:`~diffprob.sprites.file_readers` -- its readers of ``.npz`` files, the course's
+  ``.npy`` pair and folders of class sub-folders;
 * :mod:`~diffprob.sprites.grid` -- tile images into one picture.
 
 The public functions are also importable from :mod:`diffprob` itself.

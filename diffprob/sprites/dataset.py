@@ -24,8 +24,6 @@ The model sees float32 ``(N, 3, H, W)`` arrays in [-1, 1]:
 from __future__ import annotations
 
 import os
-import zipfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +31,7 @@ import numpy as np
 
 from diffprob.errors import DataError, ParameterError
 from diffprob.util.limits import check_data_bytes
-from diffprob.util.validation import check_image_batch
+from diffprob.util.validation import check_image_batch, describe_array
 
 __all__ = [
     "COURSE_CLASSES",
@@ -88,12 +86,12 @@ class SpriteData:
     def __post_init__(self):
         images, labels = self.images, self.labels
         if not isinstance(images, np.ndarray):
-            raise DataError(f"images must be a uint8 array, got {_describe(images)}")
+            raise DataError(f"images must be a uint8 array, got {describe_array(images)}")
         check_image_batch(images)
         if len(images) < 1:
             raise DataError(f"images must hold at least one image, got shape {images.shape}")
         if not isinstance(labels, np.ndarray) or labels.dtype != np.int64 or labels.ndim != 1:
-            raise DataError(f"labels must be a 1-D int64 array, got {_describe(labels)}")
+            raise DataError(f"labels must be a 1-D int64 array, got {describe_array(labels)}")
         if len(labels) != len(images):
             raise DataError(f"{len(images)} images but {len(labels)} labels")
         names = tuple(str(c) for c in self.class_names)
@@ -142,12 +140,6 @@ class SpriteData:
                 class_names=np.array(self.class_names, dtype=str),
                 source=np.array(self.source, dtype=str),
             )
-
-
-def _describe(a) -> str:
-    if isinstance(a, np.ndarray):
-        return f"{a.dtype} array of shape {a.shape}"
-    return type(a).__name__
 
 
 def load_sprite_data(
@@ -221,12 +213,14 @@ def load_sprite_data(
     path = Path(source)
     if not path.exists():
         raise DataError(f"{str(path)!r}: no such file or folder (or use source='sprites')")
+    from diffprob.sprites import file_readers
+
     if path.is_dir():
-        data = _load_folder(path, size)
+        data = file_readers.read_folder(path, size)
     elif path.suffix.lower() == ".npz":
-        data = _load_npz(path)
+        data = file_readers.read_npz(path)
     elif path.suffix.lower() == ".npy":
-        data = _load_course(path)
+        data = file_readers.read_course_npy(path)
     else:
         raise DataError(
             f"{str(path)!r}: unknown data format; expected 'sprites', an .npz, the course's "
@@ -241,220 +235,6 @@ def load_sprite_data(
     return data
 
 
-# What a damaged archive or array file raises while it is read.
-_READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError)
-
-
-def _not_data(path: Path, why: str) -> DataError:
-    return DataError(f"{str(path)!r} is not a diffprob data file ({why}); it was not loaded")
-
-
-def _array_header(handle, path: Path, what: str) -> tuple[tuple, np.dtype]:
-    """Shape and dtype from an .npy header (at the handle's position); nothing else read."""
-    fmt = np.lib.format
-    try:
-        version = fmt.read_magic(handle)
-        if version not in ((1, 0), (2, 0)):  # 3.0 (utf8 field names) is never written here
-            raise ValueError(f"unsupported .npy format version {version}")
-        read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
-        shape, _, dtype = read(handle)
-    except _READ_ERRORS as exc:
-        raise _not_data(path, f"{what} has no readable .npy header: {str(exc)[:80]}") from None
-    if dtype.hasobject:
-        raise _not_data(path, f"{what} holds Python objects, which diffprob never writes")
-    return shape, dtype
-
-
-def _array_bytes(shape, dtype) -> int:
-    return int(np.prod(shape, dtype=object)) * dtype.itemsize
-
-
-def _npy(path: Path) -> np.ndarray:
-    with open(path, "rb") as handle:
-        shape, dtype = _array_header(handle, path, "it")
-    check_data_bytes(_array_bytes(shape, dtype), repr(str(path)))
-    try:
-        return np.load(path, allow_pickle=False)
-    except _READ_ERRORS as exc:
-        raise DataError(
-            f"{str(path)!r}: not a readable .npy file ({type(exc).__name__}: truncated or "
-            "corrupt); it was not loaded"
-        ) from None
-
-
-def _check_images(images: np.ndarray, where: str) -> np.ndarray:
-    # Other tools store the 0..255 codes in wider integer types; those are the same image.
-    if images.dtype != np.uint8 and np.issubdtype(images.dtype, np.integer):
-        if images.size == 0 or (images.min() >= 0 and images.max() <= 255):
-            images = images.astype(np.uint8)
-    images = check_image_batch(images, f"{where}: the images' dtype and shape")
-    if images.shape[0] < 1:
-        raise DataError(f"{where}: holds no images")
-    return images
-
-
-_NPZ_KEYS = ("images", "labels", "class_names")
-
-
-def _check_npz_headers(path: Path) -> None:
-    """Refuse an .npz that is not a zip of the three arrays, or that unpacks too big.
-
-    Only the zip directory and the .npy headers of the members are read.
-    """
-    if not zipfile.is_zipfile(path):
-        with open(path, "rb") as handle:
-            if handle.read(4) == b"PK\x03\x04":  # a zip that lost its end: truncated
-                raise DataError(
-                    f"{str(path)!r}: not a readable .npz file (truncated or corrupt zip "
-                    "archive); it was not loaded"
-                )
-        raise _not_data(path, "not a readable .npz archive")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = {name.removesuffix(".npy"): name for name in archive.namelist()}
-            missing = sorted(set(_NPZ_KEYS) - set(members))
-            if missing:
-                raise DataError(
-                    f"{str(path)!r}: missing keys {missing} (have {sorted(members)}); "
-                    "it was not loaded"
-                )
-            total = 0
-            for key in _NPZ_KEYS:
-                with archive.open(members[key]) as handle:
-                    shape, dtype = _array_header(handle, path, repr(key))
-                total += _array_bytes(shape, dtype)
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
-        raise DataError(
-            f"{str(path)!r}: not a readable .npz file ({type(exc).__name__}: truncated or "
-            "corrupt); it was not loaded"
-        ) from None
-    check_data_bytes(total, repr(str(path)))
-
-
-def _load_npz(path: Path) -> SpriteData:
-    _check_npz_headers(path)
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            images, labels, names = (archive[k] for k in _NPZ_KEYS)
-    except _READ_ERRORS as exc:
-        raise DataError(
-            f"{str(path)!r}: not a readable .npz file ({type(exc).__name__}: truncated or "
-            "corrupt); it was not loaded"
-        ) from None
-    images = _check_images(images, repr(str(path)))
-    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
-        raise DataError(
-            f"{str(path)!r}: labels must be a 1-D integer array, got {_describe(labels)}"
-        )
-    if names.ndim != 1 or names.dtype.kind != "U":
-        raise DataError(f"{str(path)!r}: class_names must be a 1-D array of strings")
-    return _build(images, labels.astype(np.int64), tuple(names.tolist()), str(path))
-
-
-def _course_labels_path(path: Path) -> Path:
-    if not path.name.startswith("sprites_"):
-        raise DataError(
-            f"{str(path)!r}: course files are named sprites_<...>.npy, with labels in "
-            "sprite_labels_nc_<...>.npy beside them"
-        )
-    return path.with_name("sprite_labels_nc_" + path.name[len("sprites_") :])
-
-
-def _load_course(path: Path) -> SpriteData:
-    labels_path = _course_labels_path(path)
-    if not labels_path.is_file():
-        raise DataError(f"{str(path)!r}: labels file {str(labels_path)!r} not found")
-    images = _check_images(_npy(path), repr(str(path)))
-    onehot = _npy(labels_path)
-    where = repr(str(labels_path))
-    if onehot.ndim != 2 or onehot.shape[1] < 1 or not np.issubdtype(onehot.dtype, np.number):
-        raise DataError(
-            f"{where}: labels must be a numeric one-hot (N, K) array, got {_describe(onehot)}"
-        )
-    if len(onehot) != len(images):
-        raise DataError(
-            f"{len(images)} images in {str(path)!r} but {len(onehot)} label rows in {where}"
-        )
-    onehot = onehot.astype(np.float64)
-    sums = onehot.sum(axis=1)
-    bad = np.flatnonzero(~np.isclose(sums, 1.0) | (onehot.min(axis=1) < 0))
-    if bad.size:
-        raise DataError(
-            f"{where}: one-hot rows must be non-negative and sum to 1; row {bad[0]} sums to "
-            f"{sums[bad[0]]:g} ({bad.size} bad rows)"
-        )
-    k = onehot.shape[1]
-    names = COURSE_CLASSES if k == len(COURSE_CLASSES) else tuple(f"class{i}" for i in range(k))
-    return _build(images, onehot.argmax(axis=1).astype(np.int64), names, str(path))
-
-
-def _load_folder(path: Path, size: int) -> SpriteData:
-    import cv2
-
-    from diffprob.stats.io import IMAGE_EXTENSIONS, load_image
-
-    entries = sorted(path.iterdir())
-    if not entries:
-        raise DataError(f"{str(path)!r}: folder is empty")
-    classes = [p for p in entries if p.is_dir()]
-    if not classes:
-        raise DataError(
-            f"{str(path)!r}: no sub-folders; put each class's images in a sub-folder named "
-            "after the class"
-        )
-    images, labels, sizes, transparent = [], [], {}, 0
-    for label, folder in enumerate(classes):
-        files = sorted(
-            p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-        )
-        if not files:
-            raise DataError(f"{str(folder)!r}: class folder holds no images")
-        for file in files:
-            image = load_image(file, alpha="ignore")
-            transparent += bool(image.mask.any())
-            h, w = image.shape[:2]
-            sizes[(h, w)] = sizes.get((h, w), 0) + 1
-            images.append(_resize_one(image.data, size, cv2))
-            labels.append(label)
-    notes = [
-        f"resized {k} image(s) from {h}x{w} to {size}x{size}"
-        for (h, w), k in sorted(sizes.items())
-        if (h, w) != (size, size)
-    ]
-    if transparent:
-        notes.append(
-            f"{transparent} of {len(images)} image(s) have transparent pixels, composited over "
-            "white (the model sees them as white)"
-        )
-    return _build(
-        np.stack(images),
-        np.asarray(labels, dtype=np.int64),
-        tuple(p.name for p in classes),
-        str(path),
-        tuple(notes),
-    )
-
-
-def _build(images, labels, names, source, notes=()) -> SpriteData:
-    if len(labels) != len(images):
-        raise DataError(f"{source!r}: {len(images)} images but {len(labels)} labels")
-    if len(labels) and (labels.min() < 0 or labels.max() >= len(names)):
-        raise DataError(
-            f"{source!r}: labels must be in [0, {len(names) - 1}], "
-            f"got values in [{labels.min()}, {labels.max()}]"
-        )
-    return SpriteData(images, labels, names, source, tuple(notes))
-
-
-def _resize_one(image: np.ndarray, size: int, cv2) -> np.ndarray:
-    h, w = image.shape[:2]
-    if (h, w) == (size, size):
-        return image
-    shrink = h >= size and w >= size
-    interpolation = cv2.INTER_AREA if shrink else cv2.INTER_NEAREST
-    return cv2.resize(image, (size, size), interpolation=interpolation)
-
-
 def _resize(data: SpriteData, size: int) -> SpriteData:
     if data.images.shape[1:3] == (size, size):
         return data
@@ -466,7 +246,9 @@ def _resize(data: SpriteData, size: int) -> SpriteData:
         verb="takes",
         result="it was not resized",
     )
-    images = np.stack([_resize_one(im, size, cv2) for im in data.images])
+    from diffprob.sprites.file_readers import resize_one
+
+    images = np.stack([resize_one(im, size, cv2) for im in data.images])
     h, w = data.images.shape[1:3]
     note = f"resized {len(images)} image(s) from {h}x{w} to {size}x{size}"
     return SpriteData(images, data.labels, data.class_names, data.source, (*data.notes, note))

@@ -11,7 +11,7 @@ import numpy as np
 
 from diffprob.errors import DataError, ParameterError
 
-__all__ = ["check_image_batch", "check_choice"]
+__all__ = ["describe_array", "check_image_batch", "check_choice"]
 
 
 def check_image_batch(
@@ -70,3 +70,16 @@ def check_choice(name: str, value, choices, *, error: type[Exception] = Paramete
     """
     if value not in choices:
         raise error(f"{name} must be one of {choices}, got {value!r}")
+
+
+def describe_array(a) -> str:
+    """How a message names a value that should have been an array: dtype and shape.
+
+    Examples
+    --------
+    >>> describe_array(np.zeros((2, 3), np.uint8)), describe_array([1, 2])
+    ('uint8 array of shape (2, 3)', 'list')
+    """
+    if isinstance(a, np.ndarray):
+        return f"{a.dtype} array of shape {a.shape}"
+    return type(a).__name__

@@ -13,11 +13,8 @@ from diffprob.evaluation.divergences import (
     total_variation_distance,
     wasserstein1_distance,
 )
-from diffprob.evaluation.sample_distances import (
-    frechet_distance,
-    kernel_distance,
-    nearest_neighbor_distances,
-)
+from diffprob.evaluation.kernel_mmd import kernel_distance
+from diffprob.evaluation.sample_distances import frechet_distance, nearest_neighbor_distances
 
 
 def _images(rng, n=50, size=8):

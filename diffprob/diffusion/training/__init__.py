@@ -7,6 +7,8 @@
   and per-step random draws that make resuming exact;
 * :mod:`~diffprob.diffusion.training.state` -- what a run is given, what its steps change,
   and the checkpoint that saves both;
+* :mod:`~diffprob.diffusion.training.budget` -- a wall-clock budget: the throughput probe
+  and the plan of steps that fits it;
 * :mod:`~diffprob.diffusion.training.resume` -- resuming a run, or fine-tuning from weights;
 * :mod:`~diffprob.diffusion.training.run_folder` -- the run's files: checkpoints, loss log
   and plot, previews;

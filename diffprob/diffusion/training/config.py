@@ -14,15 +14,24 @@ import numpy as np
 from diffprob.errors import DataError, ParameterError
 from diffprob.util.validation import check_choice
 
-__all__ = ["TrainConfig", "learning_rate", "RESUMABLE_CHANGES", "DEFAULT_STEPS"]
+__all__ = ["TrainConfig", "learning_rate", "RESUMABLE_CHANGES", "DEFAULT_STEPS", "MAX_MINUTES"]
 
 LR_DECAYS = ("cosine", "linear", "constant")
 PRECISIONS = ("auto", "bf16", "fp16", "off")
 # Settings that may change between a run and its resumption (they do not change what
-# a step computes). Changing `steps`/`epochs` does change the learning-rate decay.
-RESUMABLE_CHANGES = ("steps", "epochs", "checkpoint_every", "preview_every", "log_every")
-# The length of a run that gives neither `steps` nor `epochs`.
+# a step computes). Changing `steps`/`epochs`/`minutes` does change the learning-rate decay.
+RESUMABLE_CHANGES = (
+    "steps",
+    "epochs",
+    "minutes",
+    "checkpoint_every",
+    "preview_every",
+    "log_every",
+)
+# The length of a run that gives none of `steps`, `epochs` and `minutes`.
 DEFAULT_STEPS = 5000
+# The longest time budget accepted (`minutes`): a week.
+MAX_MINUTES = 7 * 24 * 60
 
 
 @dataclass(frozen=True)
@@ -32,10 +41,14 @@ class TrainConfig:
     Parameters
     ----------
     steps : int, optional
-        Number of optimizer steps. Give `steps` or `epochs`, not both; neither means
-        5000 steps.
+        Number of optimizer steps. Give at most one of `steps`, `epochs` and `minutes`;
+        none means 5000 steps.
     epochs : int, optional
         Number of passes over the data (each epoch drops the last incomplete batch).
+    minutes : float, optional
+        Train for this much wall-clock time (at most a week): a throughput probe
+        over the first steps sets the number of steps, and the warm-up and decay
+        fit them (:mod:`~diffprob.diffusion.training.budget`).
     batch_size : int
         Global batch size (over all processes under torchrun).
     lr : float
@@ -84,6 +97,7 @@ class TrainConfig:
 
     steps: int | None = None
     epochs: int | None = None
+    minutes: float | None = None
     batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 0.0
@@ -121,6 +135,16 @@ class TrainConfig:
             integer("steps", 1)
         if self.epochs is not None:
             integer("epochs", 1)
+        if self.minutes is not None:
+            if self.steps is not None or self.epochs is not None:
+                raise ParameterError("give minutes or steps/epochs, not both")
+            value = self.minutes
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not (ok and math.isfinite(value) and 0 < value <= MAX_MINUTES):
+                raise ParameterError(
+                    f"minutes must be a number > 0 and at most {MAX_MINUTES} (a week), "
+                    f"got {value!r}"
+                )
         for name in ("batch_size", "log_every"):
             integer(name, 1)
         for name in ("warmup_steps", "checkpoint_every", "preview_every", "seed"):
@@ -168,8 +192,10 @@ class TrainConfig:
             )
         return n_images // self.batch_size
 
-    def total_steps(self, steps_per_epoch: int) -> int:
-        """Optimizer steps of the whole run."""
+    def total_steps(self, steps_per_epoch: int) -> int | None:
+        """Optimizer steps of the whole run (None for a time budget: planned when it runs)."""
+        if self.minutes is not None:
+            return None
         if self.steps is not None:
             return self.steps
         if self.epochs is not None:
@@ -177,11 +203,15 @@ class TrainConfig:
         return DEFAULT_STEPS
 
 
-def learning_rate(step: int, total_steps: int, config: TrainConfig) -> float:
+def learning_rate(
+    step: int, total_steps: int | None, config: TrainConfig, warmup_steps: int | None = None
+) -> float:
     """Learning rate for optimizer step `step` (0-based) of `total_steps`.
 
     Linear warm-up ``lr * (step + 1) / warmup_steps``, then a cosine or linear decay
-    from ``lr`` to ``min_lr_ratio * lr`` at the last step.
+    from ``lr`` to ``min_lr_ratio * lr`` at the last step. `warmup_steps` replaces
+    ``config.warmup_steps`` (a time budget shortens it to fit); `total_steps` None
+    (a time budget not yet planned): no decay yet.
 
     Examples
     --------
@@ -190,15 +220,16 @@ def learning_rate(step: int, total_steps: int, config: TrainConfig) -> float:
     [0.1, 1.0, 1.0, 0.495, 0.0]
     """
     peak = config.lr
-    # 1) linear warm-up: step 0 already takes a small step, step warmup_steps - 1 the peak
-    if step < config.warmup_steps:
-        return peak * (step + 1) / config.warmup_steps
-    # 2) no decay
-    if config.lr_decay == "constant":
+    warmup = config.warmup_steps if warmup_steps is None else warmup_steps
+    # 1) linear warm-up: step 0 already takes a small step, step warmup - 1 the peak
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    # 2) no decay (or not yet: the length of the run is still being measured)
+    if config.lr_decay == "constant" or total_steps is None:
         return peak
     # 3) progress through the decay, 0 -> 1 from the first step after warm-up to the last
-    decay_steps = total_steps - config.warmup_steps - 1
-    progress = 1.0 if decay_steps <= 0 else min(1.0, (step - config.warmup_steps) / decay_steps)
+    decay_steps = total_steps - warmup - 1
+    progress = 1.0 if decay_steps <= 0 else min(1.0, (step - warmup) / decay_steps)
     # 4) from the peak down to the floor, along half a cosine or a straight line
     floor = config.min_lr_ratio * peak
     if config.lr_decay == "cosine":

@@ -26,6 +26,7 @@ __all__ = [
     "shard",
     "mean_",
     "any_rank",
+    "from_main",
     "check_replicas_agree",
 ]
 
@@ -155,6 +156,16 @@ def any_rank(flag: bool, device: torch.device, info: DistInfo) -> bool:
     value = torch.tensor([float(flag)], device=device)
     dist.all_reduce(value, op=dist.ReduceOp.MAX)
     return bool(value.item())
+
+
+def from_main(values: list[float], device: torch.device, info: DistInfo) -> list[float]:
+    """Rank 0's `values` on every process (float64: integers up to 2**53 stay exact), so
+    that all follow one plan made from one clock."""
+    if not info.enabled:
+        return list(values)
+    tensor = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.broadcast(tensor, src=0)
+    return tensor.tolist()
 
 
 def check_replicas_agree(model: torch.nn.Module, device: torch.device) -> None:

@@ -16,6 +16,7 @@ import torch
 from diffprob.diffusion.checkpoint import Checkpoint, describe_mismatch
 from diffprob.diffusion.models.unet import UNetConfig, build_unet
 from diffprob.diffusion.schedule import NoiseSchedule
+from diffprob.diffusion.training.budget import TimeBudget
 from diffprob.diffusion.training.config import RESUMABLE_CHANGES, TrainConfig
 from diffprob.diffusion.training.run_folder import RunFolder
 from diffprob.errors import CheckpointError, ParameterError
@@ -72,7 +73,7 @@ def resume_checkpoint(
     config: TrainConfig,
     source: str,
     n_train: int,
-    total_steps: int,
+    total_steps: int | None,
 ) -> Checkpoint:
     """The checkpoint to continue: the run folder's ``last.pt`` (``resume=True``) or a path.
 
@@ -84,7 +85,7 @@ def resume_checkpoint(
         Nothing to resume; the checkpoint was trained with another model, schedule,
         settings or data (the message names every difference); its training state is
         malformed (the message names the first bad entry); or it already has more
-        than `total_steps` steps.
+        than `total_steps` steps (None: a time budget, which the run checks itself).
     """
     if resume is True:
         if not run:
@@ -108,7 +109,7 @@ def resume_checkpoint(
             f"{ckpt.data_source!r} ({saved_n} images), now {source!r} ({n_train} images)"
         )
     check_training_state(ckpt, model_config, str(resume_path))
-    if ckpt.step > total_steps:
+    if total_steps is not None and ckpt.step > total_steps:
         raise CheckpointError(
             f"cannot resume: the run already has {ckpt.step} steps, more than the "
             f"{total_steps} asked for; ask for more than {ckpt.step} steps "
@@ -122,7 +123,7 @@ def check_training_state(ckpt: Checkpoint, model_config: UNetConfig, name: str) 
 
     Checks the step count, that raw and EMA weights have exactly the network's keys and
     shapes and are finite, the AdamW state (one parameter group over every parameter,
-    moments of the parameters' shapes) and the run's recorded training time.
+    moments of the parameters' shapes), the run's recorded training time and time budget.
     """
 
     def bad(what: str):
@@ -145,6 +146,11 @@ def check_training_state(ckpt: Checkpoint, model_config: UNetConfig, name: str) 
         raise bad(f"metadata['train_seconds'] is {seconds!r}, not a number >= 0")
     if not math.isfinite(seconds):
         raise bad(f"metadata['train_seconds'] is {seconds!r}")
+    if metadata.get("time_budget") is not None:
+        try:
+            TimeBudget.from_dict(metadata["time_budget"])
+        except ValueError as err:
+            raise bad(f"metadata['time_budget'] is malformed: {err}") from None
 
 
 def _check_state(state, reference: dict, key: str, bad) -> None:

@@ -91,7 +91,7 @@ class RunFolder:
         for name in (LAST_CHECKPOINT, INFERENCE_CHECKPOINT, CONFIG_FILE, ARGS_FILE):
             for stale in self.path.glob(f".{name}.*.tmp"):
                 stale.unlink(missing_ok=True)
-        _write_text(self.path / CONFIG_FILE, json.dumps(config_json, indent=2) + "\n")
+        self.describe(config_json)
         if run_args is not None:
             _write_text(self.path / ARGS_FILE, json.dumps(run_args, indent=2) + "\n")
         csv_path = self.path / LOSS_LOG
@@ -103,6 +103,11 @@ class RunFolder:
             writer = csv.DictWriter(handle, self.COLUMNS)
             writer.writeheader()
             writer.writerows(rows)
+
+    def describe(self, config_json: dict) -> None:
+        """(Re)write config.json, e.g. once a time budget's plan is made."""
+        if self:
+            _write_text(self.path / CONFIG_FILE, json.dumps(config_json, indent=2) + "\n")
 
     def log(self, row: dict) -> None:
         """Append one row (:attr:`COLUMNS`) to loss.csv."""

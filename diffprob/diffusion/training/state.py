@@ -18,6 +18,7 @@ import diffprob.diffusion.training.distributed as distributed
 from diffprob.diffusion.checkpoint import Checkpoint
 from diffprob.diffusion.models.unet import UNetConfig
 from diffprob.diffusion.schedule import NoiseSchedule
+from diffprob.diffusion.training.budget import TimeBudget
 from diffprob.diffusion.training.config import TrainConfig
 from diffprob.diffusion.training.ema import EMA
 from diffprob.diffusion.training.run_folder import RunFolder
@@ -27,7 +28,10 @@ __all__ = ["TrainJob", "TrainState", "training_checkpoint", "run_description"]
 
 @dataclass
 class TrainJob:
-    """What a run is given and never changes: data, settings, device, where files go."""
+    """What a run is given and never changes: data, settings, device, where files go.
+
+    (A run with a time budget gets a new job once, when its plan is made.)
+    """
 
     images: torch.Tensor  # (N, C, H, W) in [-1, 1], on the device
     contexts: torch.Tensor  # (N, n_cfeat)
@@ -41,12 +45,14 @@ class TrainJob:
     autocast_dtype: torch.dtype | None
     use_scaler: bool
     channels_last: bool
-    total_steps: int
+    total_steps: int | None  # None: a time budget's plan is not made yet
+    warmup_steps: int  # the learning-rate warm-up (a time budget may shorten the config's)
     steps_per_epoch: int
     dist: distributed.DistInfo
     run: RunFolder  # RunFolder(None) on ranks other than 0
     init_info: dict | None  # metadata["init_from"] of a fine-tune
     run_args: dict | None = None  # train_args.json, written when the run starts
+    budget: TimeBudget | None = None  # the time budget and its plan (TrainConfig.minutes)
 
 
 @dataclass
@@ -69,6 +75,7 @@ class TrainState:
     window_time: float = 0.0
     nonfinite: torch.Tensor | None = None  # [current, longest] run of non-finite losses
     saved_step: int | None = None  # step of the last checkpoint in the run folder
+    probe_start: tuple | None = None  # (step, time) where a time budget's probe started
 
     def train_seconds(self) -> float:
         """Training time of the whole run so far, over all its resumptions."""
@@ -115,6 +122,7 @@ def training_checkpoint(job: TrainJob, state: TrainState) -> Checkpoint:
             "n_train": len(job.images),
             "steps_per_epoch": job.steps_per_epoch,
             "total_steps": job.total_steps,
+            **({"time_budget": job.budget.to_dict()} if job.budget else {}),
             "train_seconds": state.train_seconds(),
             "device": str(job.device),
             "world_size": job.dist.world_size,
@@ -137,5 +145,6 @@ def run_description(job: TrainJob) -> dict:
         "class_names": list(job.class_names),
         "world_size": job.dist.world_size,
         "device": str(job.device),
+        **({"time_budget": job.budget.to_dict()} if job.budget else {}),
         **({"init_from": job.init_info} if job.init_info else {}),
     }

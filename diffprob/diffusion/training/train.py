@@ -32,6 +32,11 @@ multiple of the number of processes.
 to bottom: build the state, then per step draw a batch, take an optimizer step, and
 report, log, checkpoint, preview and stop as their settings ask.
 
+Time budget. A run given ``minutes`` instead of steps plans its steps from the speed
+of its first ones (:mod:`~diffprob.diffusion.training.budget`): ``_probe`` times them
+and fixes the step count, warm-up and decay; the loop stops early only if the budget
+runs out first (``_out_of_time``).
+
 Divergence. A run whose loss is not finite for :data:`MAX_NONFINITE_STEPS` steps in a row,
 or whose weights are no longer finite, stops with a :class:`TrainingDivergedError`. It is
 checked at every log row and before every checkpoint (not every step, which would make
@@ -45,7 +50,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -56,6 +61,7 @@ from diffprob.diffusion.checkpoint import Checkpoint
 from diffprob.diffusion.device import resolve_device
 from diffprob.diffusion.models.unet import ContextUnet, UNetConfig, build_unet, get_config
 from diffprob.diffusion.schedule import NoiseSchedule, ScheduleConfig
+from diffprob.diffusion.training.budget import TimeBudget, clock
 from diffprob.diffusion.training.config import TrainConfig, learning_rate
 from diffprob.diffusion.training.data import epoch_permutation, step_draws, training_tensors
 from diffprob.diffusion.training.ema import EMA
@@ -166,6 +172,11 @@ def train(
     -------
     TrainResult
 
+    A `config` with ``minutes`` trains for that much time: the first steps measure the
+    speed and set the step count (recorded as ``metadata["time_budget"]`` in every
+    checkpoint and in config.json); a resumed run keeps that plan and stops within the
+    budget left (see :mod:`~diffprob.diffusion.training.budget`).
+
     Raises
     ------
     KeyboardInterrupt
@@ -208,6 +219,7 @@ def train(
     images, contexts = training_tensors(data, model_config)
     source = str(getattr(data, "source", "") or "")
     steps_per_epoch = config.steps_per_epoch(len(images))
+    total_steps = config.total_steps(steps_per_epoch)  # None for a time budget
     v_prediction = schedule.config.prediction_type == "v_prediction"
     run = RunFolder(
         None if out_dir is None else Path(out_dir),
@@ -233,9 +245,12 @@ def train(
                 config,
                 source,
                 len(images),
-                config.total_steps(steps_per_epoch),
+                total_steps,
             )
             init_info = resume_ckpt.metadata.get("init_from")  # a resumed fine-tune stays one
+        budget = _time_budget(config, resume_ckpt) if config.minutes is not None else None
+        if budget is not None:
+            total_steps = budget.total_steps
         dist_info = distributed.setup(device.type)
         try:
             device = distributed.process_device(device, config.batch_size, dist_info)
@@ -254,12 +269,16 @@ def train(
                 # NHWC convolutions: faster with cuDNN; on the CPU (oneDNN, one thread)
                 # measured ~8% faster at the course's width (n_feat=64) but ~10% slower at 32.
                 channels_last=device.type == "cuda" or model_config.n_feat >= 48,
-                total_steps=config.total_steps(steps_per_epoch),
+                total_steps=total_steps,
+                warmup_steps=config.warmup_steps
+                if budget is None or budget.warmup_steps is None
+                else budget.warmup_steps,
                 steps_per_epoch=steps_per_epoch,
                 dist=dist_info,
                 run=run if dist_info.is_main else RunFolder(None),
                 init_info=init_info,
                 run_args=run_args,
+                budget=budget,
             )
             with cuda_math_modes(device, tf32=config.mixed_precision != "off"):
                 return _train_loop(
@@ -267,6 +286,24 @@ def train(
                 )
         finally:
             distributed.cleanup(dist_info)
+
+
+def _time_budget(config: TrainConfig, resume_ckpt: Checkpoint | None) -> TimeBudget:
+    """The budget of a new run (to be probed), or of a resumed one: its saved plan when
+    made for the same budget, planned again from the saved rate for another one."""
+    budget = TimeBudget(config.minutes)
+    saved = resume_ckpt.metadata.get("time_budget") if resume_ckpt is not None else None
+    if not saved:
+        return budget
+    saved = TimeBudget.from_dict(saved)  # checked by resume_checkpoint
+    if saved.minutes == config.minutes and saved.planned:
+        return saved
+    budget = replace(budget, warmup_steps=saved.warmup_steps)
+    if saved.steps_per_second is None:  # stopped during its probe: probe again
+        return budget
+    used = float(resume_ckpt.metadata.get("train_seconds", 0.0))
+    rate = saved.steps_per_second
+    return budget.plan(resume_ckpt.step, budget.seconds - used, rate, 0, config.warmup_steps)
 
 
 # -- the loop -------------------------------------------------------------------------------
@@ -295,12 +332,16 @@ def _train_loop(job: TrainJob, init_state, resume_ckpt, progress: bool, callback
     state.nonfinite = torch.zeros((2,), dtype=torch.int64, device=job.device)
     state.new_window()
     state.model.train()
+    if job.budget and job.budget.planned:
+        _announce_plan(job, state, resumed=True)
     stop = StopFlag()
     try:
         with stop:
-            while state.step < job.total_steps:
+            while job.total_steps is None or state.step < job.total_steps:
+                if job.budget and _out_of_time(job, state, progress):
+                    break
                 epoch = state.step // job.steps_per_epoch
-                lr = learning_rate(state.step, job.total_steps, config)
+                lr = learning_rate(state.step, job.total_steps, config, job.warmup_steps)
                 loss = _optimisation_step(job, state, *_draw_batch(job, state), lr)
                 state.window_loss += loss.detach()
                 _count_nonfinite(state, loss)
@@ -313,6 +354,8 @@ def _train_loop(job: TrainJob, init_state, resume_ckpt, progress: bool, callback
                     _preview(job, state)
                 if distributed.any_rank(stop.requested, job.device, job.dist):
                     raise KeyboardInterrupt
+                if job.budget and not job.budget.planned:
+                    job = _probe(job, state, bar)
     except KeyboardInterrupt:
         bar.close()
         _save_on_interrupt(job, state)
@@ -353,7 +396,7 @@ def _initial_state(
     ema = EMA(model, config.ema_decay, config.ema_warmup)
     optimizer = torch.optim.AdamW(
         model.parameters(),
-        lr=learning_rate(0, job.total_steps, config),
+        lr=learning_rate(0, job.total_steps, config, job.warmup_steps),
         weight_decay=config.weight_decay,
         foreach=True,
     )
@@ -419,6 +462,95 @@ def _optimisation_step(job: TrainJob, state: TrainState, x0, context, t, noise, 
     return loss
 
 
+# -- a time budget --------------------------------------------------------------------------
+def _probe(job: TrainJob, state: TrainState, bar) -> TrainJob:
+    """Time the first steps of a budgeted run; once the probe has measured enough, plan
+    the run (rank 0's plan on every rank) and return the job that follows the plan."""
+    _synchronize(job.device)
+    now = time.perf_counter()
+    if state.probe_start is None:  # after this call's first step, which is not timed
+        state.probe_start = (state.step, now)
+        return job
+    steps, seconds = state.step - state.probe_start[0], now - state.probe_start[1]
+    if not distributed.any_rank(job.budget.probe_done(steps, seconds), job.device, job.dist):
+        return job
+    budget = job.budget.plan(
+        state.step,
+        job.budget.seconds - state.train_seconds(),
+        steps / max(seconds, 1e-9),
+        steps,
+        job.config.warmup_steps,
+    )
+    total, warmup, rate, probed = distributed.from_main(
+        [budget.total_steps, budget.warmup_steps, budget.steps_per_second, budget.probe_steps],
+        job.device,
+        job.dist,
+    )
+    budget = replace(
+        budget,
+        total_steps=int(total),
+        warmup_steps=int(warmup),
+        steps_per_second=rate,
+        probe_steps=int(probed),
+    )
+    job = replace(job, budget=budget, total_steps=budget.total_steps, warmup_steps=int(warmup))
+    bar.total = budget.total_steps
+    bar.refresh()
+    job.run.describe(run_description(job))
+    _announce_plan(job, state)
+    return job
+
+
+def _announce_plan(job: TrainJob, state: TrainState, resumed: bool = False) -> None:
+    """The plan in a line (and the shortened warm-up in another); on resuming, the time left."""
+    lines = job.budget.describe(job.config.warmup_steps)
+    if resumed:
+        left = job.budget.seconds_left(state.train_seconds())
+        lines = [f"{lines[0]}; resuming at step {state.step} with {clock(left)} left"]
+    _say(job, *lines)
+
+
+def _out_of_time(job: TrainJob, state: TrainState, progress: bool) -> bool:
+    """The hard stop of a time budget: True (on every rank) when the next step would end
+    after the budget; then log the last partial window and say where the run stopped."""
+    late = job.budget.out_of_time(state.train_seconds())
+    if not distributed.any_rank(late, job.device, job.dist):
+        return False
+    last = state.step - 1
+    lr = learning_rate(last, job.total_steps, job.config, job.warmup_steps)
+    if state.step > state.window_start:
+        _log(job, state, last // job.steps_per_epoch, lr, progress)
+    floor = job.config.min_lr_ratio * job.config.lr
+    decay = (
+        ""
+        if job.config.lr_decay == "constant" or lr <= floor
+        else f"; the learning rate stopped at {lr:.2e}, not decayed to {floor:.2e}"
+    )
+    _say(
+        job,
+        f"time budget of {job.budget.minutes:g} min reached after step {state.step} of "
+        f"{job.total_steps} planned (slower than the probe measured){decay}; saving the model",
+    )
+    return True
+
+
+def _synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work, so that the clock measures it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def _say(job: TrainJob, *lines: str) -> None:
+    """Diagnostic lines on stderr, from rank 0 only, without breaking the progress bar."""
+    if job.dist.is_main:
+        from tqdm.auto import tqdm
+
+        for line in lines:
+            tqdm.write(line, file=sys.stderr)
+
+
 # -- reporting, checkpoints, stopping -------------------------------------------------------
 def _report(
     job: TrainJob, state: TrainState, bar, callback, progress: bool, epoch, lr, loss
@@ -431,7 +563,12 @@ def _report(
             callback({"step": state.step, "epoch": epoch, "loss": loss_value, "lr": lr})
         if show:
             rate = state.images_per_second(job.config.batch_size)
-            bar.set_postfix(loss=f"{loss_value:.4f}", img_s=f"{rate:.0f}")
+            left = (
+                {"left": clock(job.budget.seconds_left(state.train_seconds()))}
+                if job.budget
+                else {}
+            )
+            bar.set_postfix(loss=f"{loss_value:.4f}", img_s=f"{rate:.0f}", **left)
     bar.update(1)
 
 
@@ -488,9 +625,11 @@ def _log(job: TrainJob, state: TrainState, epoch: int, lr: float, progress: bool
     state.history.append(row)
     job.run.log(row)
     if job.run and not progress:
+        left = f", {clock(job.budget.seconds_left(row['elapsed_s']))} left" if job.budget else ""
+        total = "?" if job.total_steps is None else job.total_steps  # a budget's probe
         print(
-            f"step {step}/{job.total_steps} epoch {epoch} loss {row['loss']:.4f} "
-            f"lr {lr:.2e} {row['images_per_s']:.0f} img/s {row['elapsed_s']:.0f}s",
+            f"step {step}/{total} epoch {epoch} loss {row['loss']:.4f} "
+            f"lr {lr:.2e} {row['images_per_s']:.0f} img/s {row['elapsed_s']:.0f}s{left}",
             file=sys.stderr,
             flush=True,
         )
