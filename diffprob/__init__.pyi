@@ -96,6 +96,8 @@ from .evaluation.classifier import (
     load_classifier as load_classifier,
     predict as predict,
     save_classifier as save_classifier,
+)
+from .evaluation.classifier_training import (
     train_classifier as train_classifier,
 )
 from .evaluation.denoising_error import (

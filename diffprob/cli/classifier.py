@@ -203,11 +203,8 @@ def run_train(args):
 
     from diffprob.diffusion.device import resolve_device
     from diffprob.errors import ImageWriteError, ParameterError
-    from diffprob.evaluation.classifier import (
-        default_classifier_path,
-        save_classifier,
-        train_classifier,
-    )
+    from diffprob.evaluation.classifier import default_classifier_path, save_classifier
+    from diffprob.evaluation.classifier_training import train_classifier
 
     if args.width % 8:
         raise ParameterError(f"--width must be a multiple of 8, got {args.width}")

@@ -6,7 +6,8 @@
 * :mod:`~diffprob.evaluation.sample_distances` -- distances between sets of samples:
   Fréchet distance (FD) and nearest-neighbour distances;
 * :mod:`~diffprob.evaluation.baselines` -- the models a diffusion model must beat;
-* :mod:`~diffprob.evaluation.classifier` -- the sprite classifier behind accuracy and FD;
+* :mod:`~diffprob.evaluation.classifier` -- the sprite classifier behind accuracy and FD,
+  and :mod:`~diffprob.evaluation.classifier_training`, how it is trained;
 * :mod:`~diffprob.evaluation.denoising_error` -- the network's x0 error per timestep;
 * :mod:`~diffprob.evaluation.diffusion_map` -- a diffusion-map embedding of samples;
 * :mod:`~diffprob.evaluation.evaluate` -- :func:`evaluate`, a model scored against

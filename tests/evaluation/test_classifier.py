@@ -17,8 +17,8 @@ from diffprob.evaluation.classifier import (
     load_classifier,
     predict,
     save_classifier,
-    train_classifier,
 )
+from diffprob.evaluation.classifier_training import train_classifier
 from diffprob.sprites.classes import CLASSES
 from diffprob.sprites.generator import generate_sprites
 
