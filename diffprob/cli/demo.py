@@ -31,7 +31,7 @@ SEED = 0
 class DemoContext:
     """What every demo step gets: the output folder, the sample image, a seed."""
 
-    out: Path
+    out: Path  # where steps write: a staging folder, moved into --out when all succeed
     image: object  # RGB uint8 ndarray (imported lazily)
     seed: int = SEED
     shared: dict = field(default_factory=dict)  # results steps pass on to later steps
