@@ -22,6 +22,7 @@ from ._common import finite_float, info, non_negative_int, positive_int, print_j
 EPILOG = f"""\
 examples:
   diffprob train --config sprite --steps 6000 --out runs/sprite
+  diffprob train --config sprite --minutes 30 --out runs/half-hour   # steps to fit 30 min
   diffprob train --out runs/sprite --resume   # after Ctrl-C: same options, same run
   diffprob train --config sprite --steps 6000 --mixed-precision bf16   # ~2x on CPUs with AMX
   diffprob train --data sprites_1788_16x16.npy --config course --epochs 32 --batch-size 100
@@ -38,6 +39,12 @@ and exits with 130; --resume continues exactly where it stopped (also after a cr
 from the last checkpoint), taking every option not given on its command line from
 {ARGS_FILE} (give --steps or --epochs to train a finished run further). A loss that
 stops being finite ends the run with status 1, keeping the last finite {LAST_CHECKPOINT}.
+--minutes M trains for M minutes of training time: the first steps (up to 20, at most 3%
+of the budget) measure the speed and set the number of steps, so that the learning-rate
+warm-up and decay end with the budget (a warm-up longer than a fifth of the run is
+shortened); if the machine slows down the run stops at the budget and saves as usual.
+Start-up, the final save and preview come on top. --resume continues the plan within the
+budget left (a larger --minutes plans the rest again).
 --batch-size is the global batch: under torchrun each of N processes takes batch/N
 examples of it.
 --init-from starts a new run from a trained checkpoint's (EMA) weights: same model
@@ -51,6 +58,7 @@ TRAIN_DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
 TRAIN_OPTIONS = (
     "steps",
     "epochs",
+    "minutes",
     "batch_size",
     "lr",
     "weight_decay",
@@ -94,7 +102,9 @@ _OPTION_KINDS = {
     **dict.fromkeys(("n_data", "data_seed", "image_size", "n_feat", "timesteps"), int),
     **dict.fromkeys(("steps", "epochs", "batch_size", "warmup_steps", "t_max", "seed"), int),
     **dict.fromkeys(RUN_SETTINGS, int),
-    **dict.fromkeys(("lr", "weight_decay", "ema_decay", "context_dropout", "grad_clip"), float),
+    **dict.fromkeys(
+        ("minutes", "lr", "weight_decay", "ema_decay", "context_dropout", "grad_clip"), float
+    ),
     "zero_terminal_snr": bool,
 }
 
@@ -209,6 +219,13 @@ def register(subparsers):
         type=positive_int,
         help="passes over the data (instead of --steps)",
     )
+    opt.add_argument(  # not in `length`: a conflict is a one-line error, not usage
+        "--minutes",
+        type=float,
+        metavar="M",
+        help="train for M minutes instead (a probe of the first steps sets the number of "
+        "steps; not with --steps/--epochs)",
+    )
     opt.add_argument(
         "--batch-size",
         type=positive_int,
@@ -285,7 +302,7 @@ def register(subparsers):
         "--resume",
         action="store_true",
         help=f"continue from RUN_DIR/{LAST_CHECKPOINT} with the options it was started with "
-        "(--steps/--epochs and the run settings below may change)",
+        "(--steps/--epochs/--minutes and the run settings below may change)",
     )
     for name, kind, text in (  # RUN_SETTINGS: may change on --resume
         (
@@ -361,12 +378,18 @@ def describe_run(data, config) -> list[str]:
     )
     per_epoch = config.steps_per_epoch(len(data))
     total = config.total_steps(per_epoch)
+    length = (
+        f"training: {config.minutes:g} min of batch {config.batch_size} (the first steps "
+        "measure the speed and set the number of steps; the progress bar shows the time left)"
+        if total is None
+        else f"training: {total} steps of batch {config.batch_size} = {total / per_epoch:.1f} "
+        "epochs (the progress bar shows the time left)"
+    )
     lines = [
         f"data: {len(data)} images from {data.source}, {data.image_size}x{data.image_size} RGB",
         f"  {data.num_classes} classes: {counts}",
         *(f"  {note}" for note in data.notes),
-        f"training: {total} steps of batch {config.batch_size} = {total / per_epoch:.1f} "
-        "epochs (the progress bar shows the time left)",
+        length,
     ]
     return lines
 
@@ -415,8 +438,9 @@ def _fill_run_options(args, out) -> list[str]:
         for name in RUN_OPTIONS
         if getattr(args, name) is not None and name in saved and getattr(args, name) != saved[name]
     ]
-    if args.steps is not None or args.epochs is not None:
-        saved = {k: v for k, v in saved.items() if k not in ("steps", "epochs")}
+    length = ("steps", "epochs", "minutes")  # one given replaces the run's
+    if any(getattr(args, name) is not None for name in length):
+        saved = {k: v for k, v in saved.items() if k not in length}
     for name, default in RUN_OPTIONS.items():
         if getattr(args, name) is None:
             setattr(args, name, saved.get(name, default))
@@ -432,11 +456,12 @@ def run(args):
 
     from diffprob.diffusion.training.distributed import is_main_process
     from diffprob.diffusion.training.lock import RunLock
+    from diffprob.errors import ParameterError
 
+    if args.minutes is not None and (args.steps is not None or args.epochs is not None):
+        raise ParameterError("--minutes excludes --steps and --epochs: give one of them")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
-        from diffprob.errors import ParameterError
-
         raise ParameterError(f"--out {str(out)!r} exists and is not a folder")
     # The folder is ours from the first look at it to the last write (only rank 0
     # writes it under torchrun); train() takes the same lock again.
@@ -502,6 +527,7 @@ def _run_locked(args, out):
         "loss": last.get("loss"),
         "images_per_s": result.images_per_second,
         "train_seconds": ckpt.metadata.get("train_seconds"),
+        "time_budget": ckpt.metadata.get("time_budget"),
         "device": ckpt.metadata.get("device"),
         "model_config": ckpt.model_config,
     }
