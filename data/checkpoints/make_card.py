@@ -312,18 +312,18 @@ for key, label in SEED_KEYS.items():
     if any(c is None for c in cells):
         continue
     mean_tv = sum(c["model"]["tv"] for c in cells) / len(cells)
-    mean_floor = sum(c["real"]["tv"] for c in cells) / len(cells)
+    mean_real = sum(c["real"]["tv"] for c in cells) / len(cells)
     seed_rows.append(
         f"| {label} | "
         + " | ".join(
             f"{f(c['model']['tv'], 4)} ({c['model']['tv'] / c['real']['tv']:.2f}x)" for c in cells
         )
-        + f" | {mean_tv / mean_floor:.2f}x | "
+        + f" | {mean_tv / mean_real:.2f}x | "
         + " / ".join(f(c["model"]["fd"]) for c in cells)
         + " |"
     )
-real rows = " / ".join(f"{seed_reports[s]['ddim25']['real']['tv']:.4f}" for s in seed_list)
-fd_real rows = " / ".join(f"{seed_reports[s]['ddim25']['real']['fd']:.3f}" for s in seed_list)
+real_tvs = " / ".join(f"{seed_reports[s]['ddim25']['real']['tv']:.4f}" for s in seed_list)
+fd_reals = " / ".join(f"{seed_reports[s]['ddim25']['real']['fd']:.3f}" for s in seed_list)
 
 
 def at_every_seed(key, metric):
@@ -366,7 +366,7 @@ seeds_table = (
     if len(seed_list) < 2
     else f"""
 At other seeds (w = 0, n = 500; colour TV with its ratio to that seed's real row,
-{real rows}; FD of the real row {fd_real rows}):
+{real_tvs}; FD of the real row {fd_reals}):
 
 | sampler | {" | ".join(f"TV, seed {s}" for s in seed_list)} | mean TV / mean real | FD, seeds {", ".join(map(str, seed_list))} |
 |---|{"---|" * len(seed_list)}---|---|
@@ -498,7 +498,7 @@ precision = f"""
 
 Snapped to the nearest colour its class can contain (`diffprob.snap_to_palette`), the w = 0
 samples score colour TV {colour_tv(snapped):.3f} (unsnapped {colour_tv(rerun.images["model"]):.3f}; real
-floor {ev[0]["overall"]["real"]["tv"]:.3f}): the model picks the right colours in the right
+real {ev[0]["overall"]["real"]["tv"]:.3f}): the model picks the right colours in the right
 proportions, and the excess is how precisely its pixels land on them. Of the generated pixels,
 {landing_text}.
 {edge[offset >= 4].mean():.0%} of the pixels 4 or more levels off sit at an edge between two
