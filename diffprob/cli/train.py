@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import fields
 
-from diffprob.diffusion.training.config import DEFAULT_STEPS, LR_DECAYS, PRECISIONS, TrainConfig
+from diffprob.diffusion.training.config import DEFAULT_STEPS, LR_DECAYS, PRECISIONS
+from diffprob.diffusion.training.run_args import (
+    TRAIN_DEFAULTS,
+    fill_run_options,
+    run_options,
+    train_config_of,
+)
 from diffprob.diffusion.training.run_folder import (
     ARGS_FILE,
     CONFIG_FILE,
@@ -16,6 +21,7 @@ from diffprob.diffusion.training.run_folder import (
     LOSS_PLOT,
     PREVIEWS,
 )
+from diffprob.diffusion.training.summary import describe_run
 
 from ._common import finite_float, info, non_negative_int, positive_int, print_json
 
@@ -50,63 +56,6 @@ examples of it.
 --init-from starts a new run from a trained checkpoint's (EMA) weights: same model
 config, fresh optimizer and learning-rate schedule, any schedule and prediction type.
 """
-
-# TrainConfig's field defaults: the one source of every training default shown or used here.
-TRAIN_DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
-# The TrainConfig fields a run is defined by (saved in train_args.json), and those that may
-# change when it is resumed (RESUMABLE_CHANGES; given afresh each time, with defaults).
-TRAIN_OPTIONS = (
-    "steps",
-    "epochs",
-    "minutes",
-    "batch_size",
-    "lr",
-    "weight_decay",
-    "warmup_steps",
-    "lr_decay",
-    "ema_decay",
-    "context_dropout",
-    "t_max",
-    "grad_clip",
-    "mixed_precision",
-    "seed",
-)
-RUN_SETTINGS = ("checkpoint_every", "preview_every", "log_every")
-
-# The options a run is defined by, with their defaults. `--resume` reads the values a run
-# was started with from RUN_DIR/train_args.json, so that the user does not have to repeat
-# them (their argparse defaults are None, argparse's own, to tell "not given" from "given
-# the default").
-RUN_OPTIONS = {
-    "data": "sprites",
-    "n_data": None,
-    "data_seed": 0,
-    "config": "sprite",
-    "image_size": None,
-    "n_feat": None,
-    "time_embedding": None,
-    "architecture": None,
-    "schedule": "linear",
-    "timesteps": 500,
-    "zero_terminal_snr": False,
-    "prediction_type": "epsilon",
-    "init_from": None,
-    **{name: TRAIN_DEFAULTS[name] for name in TRAIN_OPTIONS + RUN_SETTINGS},
-}
-# What each saved option must be in train_args.json (None is allowed where its default is).
-_OPTION_KINDS = {
-    **dict.fromkeys(
-        ("data", "config", "time_embedding", "architecture", "schedule", "prediction_type"), str
-    ),
-    **dict.fromkeys(("init_from", "lr_decay", "mixed_precision"), str),
-    **dict.fromkeys(("n_data", "data_seed", "image_size", "n_feat", "timesteps"), int),
-    **dict.fromkeys(("steps", "epochs", "batch_size", "warmup_steps", "t_max", "seed"), int),
-    **dict.fromkeys(RUN_SETTINGS, int),
-    **dict.fromkeys(
-        ("minutes", "lr", "weight_decay", "ema_decay", "context_dropout", "grad_clip"), float
-    ),
-    "zero_terminal_snr": bool,
-}
 
 
 def _number(value: float) -> str:
@@ -347,9 +296,7 @@ def _build(args):
     from diffprob.diffusion.schedule import NoiseSchedule
     from diffprob.sprites.dataset import load_sprite_data
 
-    settings = {name: getattr(args, name) for name in TRAIN_OPTIONS + RUN_SETTINGS}
-    settings["grad_clip"] = settings["grad_clip"] or None  # --grad-clip 0: no clipping
-    train_config = TrainConfig(**settings)
+    train_config = train_config_of(args)
     schedule = NoiseSchedule(
         args.timesteps,
         args.schedule,
@@ -369,86 +316,6 @@ def _build(args):
         n_cfeat=len(data.class_names),
     )
     return data, model_config, train_config, schedule
-
-
-def describe_run(data, config) -> list[str]:
-    """What a run is about to learn from and for how long: printed before it starts."""
-    counts = ", ".join(
-        f"{name} {k}" for name, k in zip(data.class_names, data.class_counts(), strict=True)
-    )
-    per_epoch = config.steps_per_epoch(len(data))
-    total = config.total_steps(per_epoch)
-    length = (
-        f"training: {config.minutes:g} min of batch {config.batch_size} (the first steps "
-        "measure the speed and set the number of steps; the progress bar shows the time left)"
-        if total is None
-        else f"training: {total} steps of batch {config.batch_size} = {total / per_epoch:.1f} "
-        "epochs (the progress bar shows the time left)"
-    )
-    lines = [
-        f"data: {len(data)} images from {data.source}, {data.image_size}x{data.image_size} RGB",
-        f"  {data.num_classes} classes: {counts}",
-        *(f"  {note}" for note in data.notes),
-        length,
-    ]
-    return lines
-
-
-def _saved_run_options(path) -> dict:
-    """The options in a run's train_args.json, each checked to be of its option's kind."""
-    import json
-
-    from diffprob.errors import CheckpointError
-
-    try:
-        saved = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise CheckpointError(f"{str(path)!r} is not a readable JSON file: {err}") from None
-    if not isinstance(saved, dict):
-        raise CheckpointError(f"{str(path)!r} does not hold a JSON object")
-    for name, kind in _OPTION_KINDS.items():
-        value = saved.get(name)
-        ok = value is None or (
-            isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
-        )
-        if kind is float:  # JSON writes 1.0 as 1.0, but a hand-edited file may say 1
-            ok = ok or (isinstance(value, int) and not isinstance(value, bool))
-        if not ok:
-            flag = "--" + name.replace("_", "-")
-            raise CheckpointError(
-                f"{str(path)!r} is malformed: {name} ({flag}) must be "
-                f"{'true/false' if kind is bool else 'a ' + kind.__name__ + ' or null'}, "
-                f"got {json.dumps(value)}"
-            )
-    return saved
-
-
-def _fill_run_options(args, out) -> list[str]:
-    """Replace options not given (None) by the run's saved ones (on --resume) or defaults.
-
-    Returns the options given on the command line that change a saved one, as
-    ``"--steps 300 (was 200)"``.
-    """
-    saved = {}
-    path = out / ARGS_FILE
-    if args.resume and path.is_file():
-        saved = _saved_run_options(path)
-    changed = [
-        f"--{name.replace('_', '-')} {getattr(args, name)} (was {_shown(saved[name])})"
-        for name in RUN_OPTIONS
-        if getattr(args, name) is not None and name in saved and getattr(args, name) != saved[name]
-    ]
-    length = ("steps", "epochs", "minutes")  # one given replaces the run's
-    if any(getattr(args, name) is not None for name in length):
-        saved = {k: v for k, v in saved.items() if k not in length}
-    for name, default in RUN_OPTIONS.items():
-        if getattr(args, name) is None:
-            setattr(args, name, saved.get(name, default))
-    return changed
-
-
-def _shown(value) -> str:
-    return "not set" if value is None else str(value)
 
 
 def run(args):
@@ -478,7 +345,7 @@ def _run_locked(args, out):
             f"{str(out / LAST_CHECKPOINT)!r} exists; "
             "pass --resume to continue it or choose another --out"
         )
-    changed = _fill_run_options(args, out)
+    changed = fill_run_options(args, out)
     data, model_config, train_config, schedule = _build(args)
     summary_lines = describe_run(data, train_config)
     if changed:
@@ -512,7 +379,7 @@ def _run_locked(args, out):
         callback=print_summary_once,
         # Written when training starts (every check passed): a refused resume leaves
         # the run's record alone, and a killed run can still be resumed with it.
-        run_args={name: getattr(args, name) for name in RUN_OPTIONS},
+        run_args=run_options(args),
     )
     if result.out_dir is None:  # not the main process under torchrun
         return 0

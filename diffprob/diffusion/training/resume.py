@@ -19,9 +19,10 @@ from diffprob.diffusion.schedule import NoiseSchedule
 from diffprob.diffusion.training.budget import TimeBudget
 from diffprob.diffusion.training.config import RESUMABLE_CHANGES, TrainConfig
 from diffprob.diffusion.training.run_folder import RunFolder
+from diffprob.diffusion.training.state import TrainJob, TrainState
 from diffprob.errors import CheckpointError, ParameterError
 
-__all__ = ["initial_weights", "resume_checkpoint"]
+__all__ = ["initial_weights", "resume_checkpoint", "restore_state"]
 
 
 def initial_weights(init_from, model_config: UNetConfig) -> tuple[dict, dict]:
@@ -116,6 +117,20 @@ def resume_checkpoint(
             "(steps/epochs) to train it further"
         )
     return ckpt
+
+
+def restore_state(state: TrainState, ckpt: Checkpoint, job: TrainJob) -> None:
+    """Load a resumed run's checkpoint into its freshly built state: weights, their
+    average, optimizer and gradient scaler, step and training seconds so far."""
+    state.model.load_state_dict(ckpt.model_state)
+    state.ema.load_state_dict(ckpt.ema_state)
+    state.optimizer.load_state_dict(ckpt.optimizer_state)
+    if job.use_scaler and ckpt.grad_scaler_state:
+        state.scaler.load_state_dict(ckpt.grad_scaler_state)
+    state.step = int(ckpt.step)
+    state.elapsed_before = float(ckpt.metadata.get("train_seconds", 0.0))
+    if job.run and job.run.last.is_file():
+        state.saved_step = state.step
 
 
 def check_training_state(ckpt: Checkpoint, model_config: UNetConfig, name: str) -> None:

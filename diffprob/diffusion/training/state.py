@@ -77,6 +77,14 @@ class TrainState:
     saved_step: int | None = None  # step of the last checkpoint in the run folder
     probe_start: tuple | None = None  # (step, time) where a time budget's probe started
 
+    def start(self, device: torch.device) -> None:
+        """Start this call's clock, loss window and count of non-finite losses; train mode."""
+        self.t_start = time.perf_counter()
+        self.window_loss = torch.zeros((), device=device)
+        self.nonfinite = torch.zeros((2,), dtype=torch.int64, device=device)
+        self.new_window()
+        self.model.train()
+
     def train_seconds(self) -> float:
         """Training time of the whole run so far, over all its resumptions."""
         return self.elapsed_before + (time.perf_counter() - self.t_start)

@@ -33,16 +33,12 @@ to bottom: build the state, then per step draw a batch, take an optimizer step, 
 report, log, checkpoint, preview and stop as their settings ask.
 
 Time budget. A run given ``minutes`` instead of steps plans its steps from the speed
-of its first ones (:mod:`~diffprob.diffusion.training.budget`): ``_probe`` times them
-and fixes the step count, warm-up and decay; the loop stops early only if the budget
-runs out first (``_out_of_time``).
+of its first ones: the loop probes them and stops early only if the budget runs out
+first (:mod:`~diffprob.diffusion.training.budget_loop`).
 
-Divergence. A run whose loss is not finite for :data:`MAX_NONFINITE_STEPS` steps in a row,
-or whose weights are no longer finite, stops with a :class:`TrainingDivergedError`. It is
-checked at every log row and before every checkpoint (not every step, which would make
-the GPU wait for each loss), so a checkpoint never holds non-finite weights: ``last.pt``
-keeps the last finite state and ``model.pt`` is not written. (One non-finite loss can be
-harmless: with fp16 the gradient scaler skips that step.)
+Divergence. A run whose loss or weights stop being finite stops with a
+:class:`TrainingDivergedError`, keeping its last finite checkpoint
+(:mod:`~diffprob.diffusion.training.divergence`).
 """
 
 from __future__ import annotations
@@ -50,38 +46,32 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+import diffprob.diffusion.training.budget_loop as budget_loop
 import diffprob.diffusion.training.distributed as distributed
+import diffprob.diffusion.training.report as report
 from diffprob.diffusion.checkpoint import Checkpoint
 from diffprob.diffusion.device import resolve_device
 from diffprob.diffusion.models.unet import ContextUnet, UNetConfig, build_unet, get_config
 from diffprob.diffusion.schedule import NoiseSchedule, ScheduleConfig
-from diffprob.diffusion.training.budget import TimeBudget, clock
 from diffprob.diffusion.training.config import TrainConfig, learning_rate
 from diffprob.diffusion.training.data import epoch_permutation, step_draws, training_tensors
+from diffprob.diffusion.training.divergence import MAX_NONFINITE_STEPS, count_nonfinite
 from diffprob.diffusion.training.ema import EMA
 from diffprob.diffusion.training.lock import RunLock
 from diffprob.diffusion.training.precision import autocast, autocast_settings, cuda_math_modes
-from diffprob.diffusion.training.resume import initial_weights, resume_checkpoint
+from diffprob.diffusion.training.resume import initial_weights, restore_state, resume_checkpoint
 from diffprob.diffusion.training.run_folder import RunFolder
-from diffprob.diffusion.training.state import (
-    TrainJob,
-    TrainState,
-    run_description,
-    training_checkpoint,
-)
+from diffprob.diffusion.training.state import TrainJob, TrainState, run_description
 from diffprob.diffusion.training.stop import StopFlag
-from diffprob.errors import ParameterError, TrainingDivergedError
+from diffprob.errors import ParameterError
 
 __all__ = ["TrainResult", "train", "MAX_NONFINITE_STEPS"]
-
-# Consecutive steps with a non-finite loss after which a run counts as diverged.
-MAX_NONFINITE_STEPS = 3
 
 
 @dataclass
@@ -248,7 +238,7 @@ def train(
                 total_steps,
             )
             init_info = resume_ckpt.metadata.get("init_from")  # a resumed fine-tune stays one
-        budget = _time_budget(config, resume_ckpt) if config.minutes is not None else None
+        budget = budget_loop.run_budget(config, resume_ckpt) if config.minutes is not None else None
         if budget is not None:
             total_steps = budget.total_steps
         dist_info = distributed.setup(device.type)
@@ -288,52 +278,17 @@ def train(
             distributed.cleanup(dist_info)
 
 
-def _time_budget(config: TrainConfig, resume_ckpt: Checkpoint | None) -> TimeBudget:
-    """The budget of a new run (to be probed), or of a resumed one: its saved plan when
-    made for the same budget, planned again from the saved rate for another one."""
-    budget = TimeBudget(config.minutes)
-    saved = resume_ckpt.metadata.get("time_budget") if resume_ckpt is not None else None
-    if not saved:
-        return budget
-    saved = TimeBudget.from_dict(saved)  # checked by resume_checkpoint
-    if saved.minutes == config.minutes and saved.planned:
-        return saved
-    budget = replace(budget, warmup_steps=saved.warmup_steps)
-    if saved.steps_per_second is None:  # stopped during its probe: probe again
-        return budget
-    used = float(resume_ckpt.metadata.get("train_seconds", 0.0))
-    rate = saved.steps_per_second
-    return budget.plan(resume_ckpt.step, budget.seconds - used, rate, 0, config.warmup_steps)
-
-
 # -- the loop -------------------------------------------------------------------------------
-def _preview(job: TrainJob, state: TrainState) -> None:
-    job.run.preview(state.ema.model, job.schedule_dev, state.step, job.config.seed, job.class_names)
-
-
 def _train_loop(job: TrainJob, init_state, resume_ckpt, progress: bool, callback) -> TrainResult:
     """Build the state, take the steps, save the end (or, on Ctrl-C, the last step)."""
-    from tqdm.auto import tqdm
-
     config = job.config
     state = _initial_state(job, init_state, resume_ckpt)
     start_step = state.step
     job.run.start(run_description(job), start_step, job.run_args)
-    bar = tqdm(
-        total=job.total_steps,
-        initial=start_step,
-        disable=not progress,
-        file=sys.stderr,
-        desc="train",
-        dynamic_ncols=True,
-    )
-    state.t_start = time.perf_counter()
-    state.window_loss = torch.zeros((), device=job.device)
-    state.nonfinite = torch.zeros((2,), dtype=torch.int64, device=job.device)
-    state.new_window()
-    state.model.train()
+    bar = report.progress_bar(job.total_steps, start_step, progress)
+    state.start(job.device)
     if job.budget and job.budget.planned:
-        _announce_plan(job, state, resumed=True)
+        _say(job, *budget_loop.plan_lines(job, state, resumed=True))
     stop = StopFlag()
     try:
         with stop:
@@ -344,21 +299,21 @@ def _train_loop(job: TrainJob, init_state, resume_ckpt, progress: bool, callback
                 lr = learning_rate(state.step, job.total_steps, config, job.warmup_steps)
                 loss = _optimisation_step(job, state, *_draw_batch(job, state), lr)
                 state.window_loss += loss.detach()
-                _count_nonfinite(state, loss)
-                _report(job, state, bar, callback, progress, epoch, lr, loss)
+                count_nonfinite(state, loss)
+                report.after_step(job, state, bar, callback, progress, epoch, lr, loss)
                 if state.step % config.log_every == 0 or state.step == job.total_steps:
-                    _log(job, state, epoch, lr, progress)
+                    report.log_window(job, state, epoch, lr, progress)
                 if config.checkpoint_every and state.step % config.checkpoint_every == 0:
-                    _save(job, state)
+                    report.save(job, state)
                 if config.preview_every and state.step % config.preview_every == 0:
-                    _preview(job, state)
+                    report.preview(job, state)
                 if distributed.any_rank(stop.requested, job.device, job.dist):
                     raise KeyboardInterrupt
                 if job.budget and not job.budget.planned:
                     job = _probe(job, state, bar)
     except KeyboardInterrupt:
         bar.close()
-        _save_on_interrupt(job, state)
+        report.save_on_interrupt(job, state)
         raise
     finally:
         bar.close()
@@ -366,8 +321,8 @@ def _train_loop(job: TrainJob, init_state, resume_ckpt, progress: bool, callback
     if job.dist.enabled:
         distributed.check_replicas_agree(state.model, job.device)
 
-    final = _save(job, state, final=True)
-    _preview(job, state)
+    final = report.save(job, state, final=True)
+    report.preview(job, state)
     done = state.step - start_step
     return TrainResult(
         model=state.model,
@@ -403,15 +358,7 @@ def _initial_state(
     scaler = torch.amp.GradScaler("cuda", enabled=job.use_scaler)
     state = TrainState(model, model, ema, optimizer, scaler)
     if resume_ckpt is not None:
-        model.load_state_dict(resume_ckpt.model_state)
-        ema.load_state_dict(resume_ckpt.ema_state)
-        optimizer.load_state_dict(resume_ckpt.optimizer_state)
-        if job.use_scaler and resume_ckpt.grad_scaler_state:
-            scaler.load_state_dict(resume_ckpt.grad_scaler_state)
-        state.step = int(resume_ckpt.step)
-        state.elapsed_before = float(resume_ckpt.metadata.get("train_seconds", 0.0))
-        if job.run and job.run.last.is_file():
-            state.saved_step = state.step
+        restore_state(state, resume_ckpt, job)
     state.ddp_model = distributed.wrap(model, job.device, job.dist)  # after loading weights
     return state
 
@@ -462,84 +409,30 @@ def _optimisation_step(job: TrainJob, state: TrainState, x0, context, t, noise, 
     return loss
 
 
-# -- a time budget --------------------------------------------------------------------------
+# -- a time budget (budget_loop decides, the loop says) -------------------------------------
 def _probe(job: TrainJob, state: TrainState, bar) -> TrainJob:
-    """Time the first steps of a budgeted run; once the probe has measured enough, plan
-    the run (rank 0's plan on every rank) and return the job that follows the plan."""
-    _synchronize(job.device)
-    now = time.perf_counter()
-    if state.probe_start is None:  # after this call's first step, which is not timed
-        state.probe_start = (state.step, now)
-        return job
-    steps, seconds = state.step - state.probe_start[0], now - state.probe_start[1]
-    if not distributed.any_rank(job.budget.probe_done(steps, seconds), job.device, job.dist):
-        return job
-    budget = job.budget.plan(
-        state.step,
-        job.budget.seconds - state.train_seconds(),
-        steps / max(seconds, 1e-9),
-        steps,
-        job.config.warmup_steps,
-    )
-    total, warmup, rate, probed = distributed.from_main(
-        [budget.total_steps, budget.warmup_steps, budget.steps_per_second, budget.probe_steps],
-        job.device,
-        job.dist,
-    )
-    budget = replace(
-        budget,
-        total_steps=int(total),
-        warmup_steps=int(warmup),
-        steps_per_second=rate,
-        probe_steps=int(probed),
-    )
-    job = replace(job, budget=budget, total_steps=budget.total_steps, warmup_steps=int(warmup))
-    bar.total = budget.total_steps
-    bar.refresh()
-    job.run.describe(run_description(job))
-    _announce_plan(job, state)
+    """Time the probe's steps; once the run is planned, follow the plan: the bar's total,
+    config.json and the plan said."""
+    job = budget_loop.probe(job, state)
+    if job.budget.planned:
+        bar.total = job.budget.total_steps
+        bar.refresh()
+        job.run.describe(run_description(job))
+        _say(job, *budget_loop.plan_lines(job, state))
     return job
-
-
-def _announce_plan(job: TrainJob, state: TrainState, resumed: bool = False) -> None:
-    """The plan in a line (and the shortened warm-up in another); on resuming, the time left."""
-    lines = job.budget.describe(job.config.warmup_steps)
-    if resumed:
-        left = job.budget.seconds_left(state.train_seconds())
-        lines = [f"{lines[0]}; resuming at step {state.step} with {clock(left)} left"]
-    _say(job, *lines)
 
 
 def _out_of_time(job: TrainJob, state: TrainState, progress: bool) -> bool:
     """The hard stop of a time budget: True (on every rank) when the next step would end
     after the budget; then log the last partial window and say where the run stopped."""
-    late = job.budget.out_of_time(state.train_seconds())
-    if not distributed.any_rank(late, job.device, job.dist):
+    if not budget_loop.out_of_time(job, state):
         return False
     last = state.step - 1
     lr = learning_rate(last, job.total_steps, job.config, job.warmup_steps)
     if state.step > state.window_start:
-        _log(job, state, last // job.steps_per_epoch, lr, progress)
-    floor = job.config.min_lr_ratio * job.config.lr
-    decay = (
-        ""
-        if job.config.lr_decay == "constant" or lr <= floor
-        else f"; the learning rate stopped at {lr:.2e}, not decayed to {floor:.2e}"
-    )
-    _say(
-        job,
-        f"time budget of {job.budget.minutes:g} min reached after step {state.step} of "
-        f"{job.total_steps} planned (slower than the probe measured){decay}; saving the model",
-    )
+        report.log_window(job, state, last // job.steps_per_epoch, lr, progress)
+    _say(job, budget_loop.hard_stop_line(job, state, lr))
     return True
-
-
-def _synchronize(device: torch.device) -> None:
-    """Wait for the device's queued work, so that the clock measures it."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
 
 
 def _say(job: TrainJob, *lines: str) -> None:
@@ -549,113 +442,3 @@ def _say(job: TrainJob, *lines: str) -> None:
 
         for line in lines:
             tqdm.write(line, file=sys.stderr)
-
-
-# -- reporting, checkpoints, stopping -------------------------------------------------------
-def _report(
-    job: TrainJob, state: TrainState, bar, callback, progress: bool, epoch, lr, loss
-) -> None:
-    """The per-step callback and the progress bar (the loss is read only when one needs it)."""
-    show = progress and state.step % 10 == 0
-    if callback is not None or show:
-        loss_value = float(loss.detach())
-        if callback is not None:
-            callback({"step": state.step, "epoch": epoch, "loss": loss_value, "lr": lr})
-        if show:
-            rate = state.images_per_second(job.config.batch_size)
-            left = (
-                {"left": clock(job.budget.seconds_left(state.train_seconds()))}
-                if job.budget
-                else {}
-            )
-            bar.set_postfix(loss=f"{loss_value:.4f}", img_s=f"{rate:.0f}", **left)
-    bar.update(1)
-
-
-def _count_nonfinite(state: TrainState, loss: torch.Tensor) -> None:
-    """Count the current run of steps with a non-finite loss, and its longest, on the
-    device (no wait for the GPU): ``state.nonfinite = [current, longest]``."""
-    current = (state.nonfinite[0] + 1) * (~torch.isfinite(loss.detach()))
-    state.nonfinite[0] = current
-    state.nonfinite[1] = torch.maximum(state.nonfinite[1], current)
-
-
-def _check_finite(job: TrainJob, state: TrainState, all_ranks: bool = True) -> None:
-    """Raise TrainingDivergedError when the loss was not finite for MAX_NONFINITE_STEPS
-    steps in a row, or the weights or their average are not finite (on any process;
-    ``all_ranks=False``: on this one, for a call that only rank 0 makes)."""
-    longest = int(state.nonfinite[1])
-    with torch.no_grad():
-        weights = [p for m in (state.model, state.ema.model) for p in m.parameters()]
-        finite = bool(torch.stack([torch.isfinite(p).all() for p in weights]).all())
-    diverged = longest >= MAX_NONFINITE_STEPS or not finite
-    if all_ranks:
-        diverged = distributed.any_rank(diverged, job.device, job.dist)
-    if not diverged:
-        return
-    what = (
-        f"the loss was not finite for {longest} steps in a row"
-        if longest >= MAX_NONFINITE_STEPS
-        else "the weights are no longer finite"
-    )
-    kept = (
-        f"{str(job.run.last)!r} keeps step {state.saved_step}, the last finite state"
-        if job.run and state.saved_step is not None
-        else "no checkpoint of this run was written"
-    )
-    raise TrainingDivergedError(
-        f"training diverged by step {state.step}: {what} (lr {job.config.lr:g}; try a "
-        f"lower learning rate); {kept}"
-    )
-
-
-def _log(job: TrainJob, state: TrainState, epoch: int, lr: float, progress: bool) -> None:
-    """Close the log window: a history row, a loss.csv row and (without a bar) a line."""
-    _check_finite(job, state)
-    distributed.mean_(state.window_loss, job.dist)
-    step = state.step
-    row = {
-        "step": step,
-        "epoch": epoch,
-        "loss": float(state.window_loss) / (step - state.window_start),
-        "lr": lr,
-        "images_per_s": state.images_per_second(job.config.batch_size),
-        "elapsed_s": state.train_seconds(),
-    }
-    state.history.append(row)
-    job.run.log(row)
-    if job.run and not progress:
-        left = f", {clock(job.budget.seconds_left(row['elapsed_s']))} left" if job.budget else ""
-        total = "?" if job.total_steps is None else job.total_steps  # a budget's probe
-        print(
-            f"step {step}/{total} epoch {epoch} loss {row['loss']:.4f} "
-            f"lr {lr:.2e} {row['images_per_s']:.0f} img/s {row['elapsed_s']:.0f}s{left}",
-            file=sys.stderr,
-            flush=True,
-        )
-    state.new_window()
-
-
-def _save(job: TrainJob, state: TrainState, final: bool = False) -> Checkpoint:
-    """The checkpoint of the current step, written to the run folder (if this rank has one).
-
-    Raises TrainingDivergedError instead of saving non-finite weights.
-    """
-    _check_finite(job, state)
-    ckpt = training_checkpoint(job, state)
-    job.run.save(ckpt, final=final)
-    state.saved_step = state.step
-    return ckpt
-
-
-def _save_on_interrupt(job: TrainJob, state: TrainState) -> None:
-    """Ctrl-C: save the last completed step (rank 0 only) and say how to continue."""
-    if not job.dist.is_main:
-        return
-    _check_finite(job, state, all_ranks=False)
-    job.run.save(training_checkpoint(job, state))
-    if job.run:
-        print(
-            f"interrupted: saved step {state.step} to {job.run.last}; continue with --resume",
-            file=sys.stderr,
-        )
