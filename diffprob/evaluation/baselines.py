@@ -8,8 +8,9 @@
   colour histograms cannot be told apart from it; one that learned shapes can.
 * :func:`pure_noise` -- the sampler's starting point x_T ~ N(0, I), mapped to
   8-bit images: what a diffusion model produces before it has learned anything.
-* Held-out real images are the third baseline (the floor every distance is read
-  against); they need no code here -- see :func:`diffprob.evaluate`.
+* Held-out real images are the third baseline (a second real sample of the same
+  size: what sampling noise alone gives); they need no code here -- see
+  :func:`diffprob.evaluate`.
 """
 
 from __future__ import annotations

@@ -8,8 +8,9 @@ in the same run:
 group                     what it is
 ========================  =====================================================
 ``model``                 samples of the model (n split evenly over classes)
-``real``                  other held-out real sprites: the floor every distance
-                          is read against (finite-sample noise, not error)
+``real``                  a second real sample of the same size: what sampling
+                          noise alone gives (a model within its interval is
+                          indistinguishable from data by that metric)
 ``independent_pixel``     every pixel and channel drawn from its own training
                           marginal (:class:`diffprob.evaluation.baselines.IndependentPixelModel`):
                           right colour marginals, no shapes
@@ -17,7 +18,10 @@ group                     what it is
 ========================  =====================================================
 
 Every group has the same number of images per class as the model's samples and
-is compared with one *reference* set of held-out real sprites of that size.
+is compared with one *reference* set of held-out real sprites in the same class
+proportions, large by default (:data:`DEFAULT_REFERENCE_N` fresh generator sprites),
+so that a figure's noise is its own sample's; each headline figure carries a
+bootstrap interval (:mod:`diffprob.evaluation.uncertainty`).
 """
 
 from __future__ import annotations
@@ -143,7 +147,7 @@ def evaluate(
       sprite (:func:`~diffprob.evaluation.sample_distances.nearest_neighbor_distances`).
 
     Every distance between finite samples is positive even for two samples of
-    the same distribution; the ``real`` row measures that floor at this n. FD in
+    the same distribution; the ``real`` row measures what that gives at this n. FD in
     particular is **biased upward** at small n (by roughly tr(Sigma)/n per set);
     KID is unbiased; because every set holds a fixed number of each class, it is
     computed stratified by class (``strata`` of :func:`~diffprob.evaluation.kernel_mmd.kernel_distance`),

@@ -80,8 +80,8 @@ def frechet_distance(a, b) -> float:
     sampling noise that adds to the trace term, so two independent sets drawn
     from the *same* distribution give FD > 0, shrinking roughly like 1/n
     (Chong & Forsyth, 2020). Compare FD values only at equal sample sizes, and
-    read them against a real-vs-real floor computed at that size.
-    :func:`kernel_distance` is unbiased.
+    read them against two real samples' FD at that size.
+    :func:`kernel_distance` (:mod:`~diffprob.evaluation.kernel_mmd`) is unbiased.
 
     Examples
     --------
