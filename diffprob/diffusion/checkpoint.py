@@ -20,6 +20,7 @@ from diffprob.diffusion.models.unet import ContextUnet, UNetConfig, build_unet
 from diffprob.diffusion.schedule import NoiseSchedule, ScheduleConfig
 from diffprob.errors import CheckpointError, DiffprobError
 from diffprob.util.paths import data_path
+from diffprob.util.safe_load import load_weights_only
 
 __all__ = [
     "Checkpoint",
@@ -217,23 +218,7 @@ class Checkpoint:
             raise CheckpointError(f"checkpoint {str(path)!r} is a directory, not a checkpoint file")
         if not path.is_file():
             raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
-        try:
-            data = torch.load(path, map_location=map_location, weights_only=True)
-        except Exception as exc:  # torch raises many types for truncated/garbage files
-            with open(path, "rb") as handle:
-                is_zip = handle.read(4) == b"PK\x03\x04"  # torch.save's container
-            if not is_zip:
-                reason = "not a PyTorch file, or truncated"
-            elif "weights_only" in str(exc) or "WeightsUnpickler" in str(exc):
-                reason = (
-                    "it holds objects that a weights-only load refuses; not written by diffprob"
-                )
-            else:
-                reason = f"corrupt: {type(exc).__name__}"
-            # Never torch's own advice (it suggests weights_only=False, i.e. running code).
-            raise CheckpointError(
-                f"{str(path)!r} is not a readable diffprob checkpoint and was not loaded ({reason[:200]})"
-            ) from None
+        data = load_weights_only(path, "diffprob checkpoint", map_location)
         if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
             raise CheckpointError(f"{str(path)!r} is not a diffprob checkpoint")
         version = data.get("format_version")

@@ -25,6 +25,7 @@ from torch import nn
 from diffprob.diffusion.model_range import to_model_range
 from diffprob.errors import CheckpointError, ParameterError
 from diffprob.util.paths import data_path
+from diffprob.util.safe_load import load_weights_only
 from diffprob.util.validation import check_image_batch
 
 __all__ = [
@@ -293,17 +294,7 @@ def load_classifier(path=None, *, device="cpu") -> SpriteClassifier:
             f"classifier weights {str(path)!r} not found; train them with "
             "'diffprob classifier train'"
         )
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many kinds for a corrupt file
-        # Never relay torch's advice to load with weights_only=False: that runs the file.
-        if "weights_only" in str(exc) or "Weights only" in str(exc):
-            reason = "it holds objects a safe (weights-only) load refuses; it was not loaded"
-        else:
-            reason = f"corrupt or not a PyTorch file: {type(exc).__name__}"
-        raise CheckpointError(
-            f"{str(path)!r} is not a diffprob sprite-classifier file ({reason})"
-        ) from None
+    state = load_weights_only(path, "diffprob sprite-classifier file")
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{str(path)!r} is not a diffprob sprite-classifier file")
     if state.get("format_version") != FORMAT_VERSION:
