@@ -33,7 +33,7 @@ import numpy as np
 
 from diffprob.errors import CheckpointError, ParameterError
 from diffprob.evaluation._real_data import STREAM_INDEPENDENT, STREAM_KID, STREAM_NOISE, real_sets
-from diffprob.evaluation.report import EvaluationReport
+from diffprob.evaluation.report import EvaluationReport, run_settings
 from diffprob.evaluation.uncertainty import DEFAULT_RESAMPLES
 
 __all__ = ["evaluate", "DEFAULT_N", "DEFAULT_REFERENCE_N"]
@@ -217,7 +217,7 @@ def evaluate(
     )
 
     # 5. The report.
-    settings = _settings(
+    settings = run_settings(
         n=n,
         counts=counts,
         config=config,
@@ -412,48 +412,3 @@ def _groups(model, real, reference, train, size, seed):
         "reference": reference[1],
     }
     return images, labels
-
-
-# -- 5. the report -------------------------------------------------------------------------------
-def _settings(
-    *,
-    n,
-    counts,
-    config,
-    steps,
-    seed,
-    n_reference,
-    n_train,
-    checkpoint,
-    data_source,
-    classifier,
-    classifier_label,
-    image_size,
-    metrics,
-    device,
-) -> dict:
-    """How the run was made, in the order the report's JSON lists it."""
-    return {
-        "n": int(n),
-        "n_per_class": counts.tolist(),
-        "n_reference": n_reference,
-        "n_train": n_train,
-        "guidance": config.guidance,
-        "sampler": config.sampler,
-        "steps": steps,
-        "eta": config.eta,
-        "spacing": config.timestep_spacing,
-        "seed": int(seed),
-        "n_bootstrap": int(metrics.n_bootstrap),
-        "confidence": float(metrics.confidence),
-        "checkpoint": checkpoint,
-        "data_source": data_source,
-        "classifier": classifier_label,
-        "image_size": image_size,
-        "pmf_bins": int(metrics.pmf_bins),
-        "joint_bins": int(metrics.joint_bins),
-        "kid_subset_size": int(min(metrics.kid_subset_size, n_reference)),
-        "kid_subsets": int(metrics.kid_subsets),
-        "feature_dim": int(classifier.feature_dim),
-        "device": str(device),
-    }

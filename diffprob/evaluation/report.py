@@ -13,7 +13,15 @@ from dataclasses import dataclass, field
 
 from diffprob.util.jsonable import to_jsonable
 
-__all__ = ["EvaluationReport", "GROUPS", "GROUP_LABELS", "GROUP_NOTES", "METRICS", "table_rows"]
+__all__ = [
+    "EvaluationReport",
+    "GROUPS",
+    "GROUP_LABELS",
+    "GROUP_NOTES",
+    "METRICS",
+    "table_rows",
+    "run_settings",
+]
 
 GROUPS = ("model", "real", "independent_pixel", "noise")
 """Groups scored by :func:`~diffprob.evaluation.evaluate.evaluate`, in table order."""
@@ -204,3 +212,47 @@ def table_rows(estimates: dict, fmt: str | None = None) -> list[str]:
             cells.append(f"{text:>21}")
         lines.append(f"  {label:<10}" + "".join(cells))
     return lines
+
+
+def run_settings(
+    *,
+    n,
+    counts,
+    config,
+    steps,
+    seed,
+    n_reference,
+    n_train,
+    checkpoint,
+    data_source,
+    classifier,
+    classifier_label,
+    image_size,
+    metrics,
+    device,
+) -> dict:
+    """``EvaluationReport.settings``: how the run was made, in the order its JSON lists them."""
+    return {
+        "n": int(n),
+        "n_per_class": counts.tolist(),
+        "n_reference": n_reference,
+        "n_train": n_train,
+        "guidance": config.guidance,
+        "sampler": config.sampler,
+        "steps": steps,
+        "eta": config.eta,
+        "spacing": config.timestep_spacing,
+        "seed": int(seed),
+        "n_bootstrap": int(metrics.n_bootstrap),
+        "confidence": float(metrics.confidence),
+        "checkpoint": checkpoint,
+        "data_source": data_source,
+        "classifier": classifier_label,
+        "image_size": image_size,
+        "pmf_bins": int(metrics.pmf_bins),
+        "joint_bins": int(metrics.joint_bins),
+        "kid_subset_size": int(min(metrics.kid_subset_size, n_reference)),
+        "kid_subsets": int(metrics.kid_subsets),
+        "feature_dim": int(classifier.feature_dim),
+        "device": str(device),
+    }
