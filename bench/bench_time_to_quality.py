@@ -9,6 +9,11 @@ sprites, scores every model with ``diffprob.evaluate`` and writes
   joint TV over the independent-pixel baseline's, and conditional accuracy;
 * ``time_to_quality.png`` -- those four figures against minutes, one line per recipe.
 
+With ``--parallel`` every recipe trains at the same time in its own process on one thread
+(``--threads 1``), so a machine loaded by other work hurts all recipes alike; the budgets
+are then per-core minutes, a conservative stand-in for a 2-core run. ``--save-models``
+keeps each model (``<recipe>_<minutes>min.pt``) for a fuller evaluation afterwards.
+
 The recipes (``RECIPES``) are the candidates of the one-stage default: ``baseline`` is the
 first stage of the shipped model's three (epsilon-prediction on the course's linear
 schedule), ``vpred_ztsnr`` the same network with v-prediction on a zero-terminal-SNR
@@ -16,6 +21,7 @@ schedule from the first step. Each is measured at equal wall-clock, in the same 
 loaded machine hurts both alike.
 
     .venv/bin/python bench/bench_time_to_quality.py --minutes 2,5,10,15 --out runs/ttq
+    .venv/bin/python bench/bench_time_to_quality.py --minutes 5,15 --parallel --save-models
     .venv/bin/python bench/bench_time_to_quality.py --minutes 0.2 --n-eval 50 --config tiny  # smoke
 """
 
@@ -24,8 +30,12 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
+
+import torch
 
 from diffprob.diffusion.schedule import NoiseSchedule
 from diffprob.diffusion.training.config import TrainConfig
@@ -48,6 +58,8 @@ def run_one(recipe: str, minutes: float, args, data) -> dict:
     start = time.perf_counter()
     result = train(data, args.config, config, schedule=schedule, device="cpu", progress=False)
     seconds = time.perf_counter() - start
+    if args.save_models:
+        result.checkpoint.export_for_inference(Path(args.out) / f"{recipe}_{minutes:g}min.pt")
     model = result.ema_model
     report = evaluate(
         (model.eval(), schedule, data.class_names, data.source),
@@ -94,6 +106,23 @@ def plot(rows: list[dict], path: Path) -> None:
     fig.savefig(path, dpi=100)
 
 
+def run_parallel(recipes: list[str], out: Path) -> list[dict]:
+    """Run this script once per recipe at the same time (one thread each); merge their rows."""
+    argv = [a for a in sys.argv[1:] if a != "--parallel"]
+    procs = []
+    for recipe in recipes:
+        folder = out / recipe
+        cmd = [sys.executable, __file__, *argv, "--recipes", recipe, "--threads", "1"]
+        cmd += ["--out", str(folder)]
+        procs.append((folder, subprocess.Popen(cmd)))
+    rows = []
+    for folder, proc in procs:
+        if proc.wait() != 0:
+            raise SystemExit(f"the run in {folder} failed")
+        rows += json.loads((folder / "time_to_quality.json").read_text())
+    return sorted(rows, key=lambda r: (r["minutes"], recipes.index(r["recipe"])))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", default="2,5,10,15", help="budgets, comma-separated")
@@ -103,14 +132,24 @@ def main() -> None:
     parser.add_argument("--n-eval", type=int, default=500, help="samples per evaluation")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/time_to_quality", help="output folder")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads per process")
+    parser.add_argument(
+        "--parallel", action="store_true", help="one process per recipe, one thread each"
+    )
+    parser.add_argument("--save-models", action="store_true", help="keep every trained model")
     args = parser.parse_args()
     budgets = [float(m) for m in args.minutes.split(",")]
     recipes = args.recipes.split(",")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    data = load_sprite_data("sprites", n=args.n_data, seed=0)
-    # Interleaved by budget, so both recipes see the machine in the same state.
-    rows = [run_one(r, m, args, data) for m in budgets for r in recipes]
+    if args.parallel:
+        rows = run_parallel(recipes, out)
+    else:
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        data = load_sprite_data("sprites", n=args.n_data, seed=0)
+        # Interleaved by budget, so both recipes see the machine in the same state.
+        rows = [run_one(r, m, args, data) for m in budgets for r in recipes]
     with open(out / "time_to_quality.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
