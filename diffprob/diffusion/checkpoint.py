@@ -10,7 +10,6 @@ training exactly (optimizer state, step, epoch, random-number state).
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import torch
 from diffprob.diffusion.models.unet import ContextUnet, UNetConfig, build_unet
 from diffprob.diffusion.schedule import NoiseSchedule, ScheduleConfig
 from diffprob.errors import CheckpointError, DiffprobError
+from diffprob.util.atomic_save import torch_save_atomic
 from diffprob.util.paths import data_path
 from diffprob.util.safe_load import load_weights_only
 
@@ -186,22 +186,7 @@ class Checkpoint:
 
         A crash or Ctrl-C while saving leaves the previous file intact.
         """
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                torch.save(self.to_dict(), handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            # mkstemp creates the file private (0600); give it the usual umask-based mode.
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        torch_save_atomic(self.to_dict(), path)
 
     @classmethod
     def load(cls, path: str | os.PathLike, map_location="cpu") -> Checkpoint:

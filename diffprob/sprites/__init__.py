@@ -8,6 +8,10 @@
   the probabilities of labels and shape variants;
 * :mod:`~diffprob.sprites.ground_truth` -- hold samples against the known truth:
   snapping to the palette, mirror symmetry;
+* :mod:`~diffprob.sprites.attributes` -- each sprite's class, shape variant and named
+  colours, beside the same images;
+* :mod:`~diffprob.sprites.captions` -- captions in plain words from those attributes, parsed
+  back, and the vocabulary of prompts;
 * :mod:`~diffprob.sprites.dataset` -- ``SpriteData`` and :func:`load_sprite_data`;
 * :mod:`~diffprob.sprites.file_readers` -- its readers of ``.npz`` files, the course's
   ``.npy`` pair and folders of class sub-folders;

@@ -130,6 +130,17 @@ def generate_sprites(
     >>> bool(np.array_equal(generate_sprites(10, seed=1)[0], images))
     True
     """
+    images, labels, _ = _generate(n, size, seed, classes, weights)
+    return images, labels
+
+
+def _generate(n, size, seed, classes, weights):
+    """:func:`generate_sprites`, also returning how each class's batch was drawn.
+
+    The third value maps each class drawn to ``(where, choice, canvas)``: the positions
+    of its sprites, the colour option drawn per role (:func:`_render_class`) and the
+    canvas with its index image and shape variants.
+    """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ParameterError(f"n must be an integer >= 1, got {n!r}")
     if size not in (16, 32, 48, 64):
@@ -143,11 +154,13 @@ def generate_sprites(
         p = class_probabilities(chosen, weights)
         labels = rng.choice(len(CLASSES), size=n, p=p).astype(np.int64)
     images = np.empty((n, size, size, 3), dtype=np.uint8)
+    drawn = {}
     for c, name in enumerate(CLASSES):
         where = np.flatnonzero(labels == c)
         if where.size:
-            images[where] = _render_class(name, where.size, size, rng)
-    return images, labels
+            images[where], choice, canvas = _render_class(name, where.size, size, rng)
+            drawn[name] = (where, choice, canvas)
+    return images, labels, drawn
 
 
 def _render_class(name, k, size, rng):
@@ -159,7 +172,7 @@ def _render_class(name, k, size, rng):
     canvas = Canvas(name, k, size)
     DRAWERS[name](canvas, rng, k)
     palette = slot_palette(name, choice)
-    return palette[np.arange(k)[:, None, None], canvas.index]
+    return palette[np.arange(k)[:, None, None], canvas.index], choice, canvas
 
 
 def variant_probabilities(class_name) -> dict[str, float]:

@@ -26,13 +26,16 @@ class Canvas:
     """Index image for a batch of ``k`` sprites of one class, painted by masks.
 
     Index 0 is the background; index ``i + 1`` is the slot ``SLOTS[name][i]`` (see
-    :func:`~diffprob.sprites.palettes.slot_palette`). A later paint wins.
+    :func:`~diffprob.sprites.palettes.slot_palette`). A later paint wins. The drawing
+    records the shape variant it drew for each sprite in ``variant``, ``(k,)`` indices
+    into ``VARIANTS[name]``.
     """
 
     def __init__(self, name, k, size):
         self.name = name
         self.slots = {s: i + 1 for i, s in enumerate(SLOTS[name])}
         self.index = np.zeros((k, size, size), dtype=np.uint8)
+        self.variant = None  # set by the drawing: (k,) variant indices
         c = (np.arange(size, dtype=np.float32) + 0.5) * np.float32(DESIGN / size)
         self.y = c[None, :, None]
         self.x = c[None, None, :]

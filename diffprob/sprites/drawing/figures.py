@@ -22,6 +22,7 @@ def draw_hero(cv, rng, k):
     """Paint ``k`` heroes; the variant index follows ``VARIANTS["hero"]``."""
     y, ax = cv.y, cv.ax
     variant = pick(rng, len(VARIANTS["hero"]), k)
+    cv.variant = variant[:, 0, 0]
     head_top = uniform(rng, 1.6, 2.4, k)
     ry = uniform(rng, 2.5, 3.1, k)
     rx = uniform(rng, 2.6, 3.4, k)
@@ -103,6 +104,7 @@ def draw_creature(cv, rng, k):
     """Paint ``k`` creatures; the variant index follows ``VARIANTS["creature"]``."""
     y, ax = cv.y, cv.ax
     variant = pick(rng, len(VARIANTS["creature"]), k)
+    cv.variant = variant[:, 0, 0]
     top = uniform(rng, 3.6, 5.5, k)
     bottom = uniform(rng, 12.5, 14.5, k)
     width = uniform(rng, 4.6, 6.4, k)

@@ -18,6 +18,7 @@ def draw_food(cv, rng, k):
     """Paint ``k`` food sprites; the variant index follows ``VARIANTS["food"]``."""
     y, x = cv.y, cv.x
     variant = pick(rng, len(VARIANTS["food"]), k)
+    cv.variant = variant[:, 0, 0]
     dx = uniform(rng, -1.0, 1.0, k)
     dy = uniform(rng, -0.6, 0.6, k)
     radius = uniform(rng, 4.0, 5.3, k)
@@ -116,6 +117,7 @@ def draw_item(cv, rng, k):
     """Paint ``k`` items; the variant index follows ``VARIANTS["item"]``."""
     y, x = cv.y, cv.x
     variant = pick(rng, len(VARIANTS["item"]), k)
+    cv.variant = variant[:, 0, 0]
     dx = uniform(rng, -1.0, 1.0, k)
     dy = uniform(rng, -0.5, 0.5, k)
     flask = pick(rng, 3, k)  # 0 round flask, 1 tall bottle, 2 conical flask

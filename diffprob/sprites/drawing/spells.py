@@ -17,6 +17,7 @@ def draw_spell(cv, rng, k):
     """Paint ``k`` spells; the variant index follows ``VARIANTS["spell"]``."""
     y, x = cv.y, cv.x
     variant = pick(rng, len(VARIANTS["spell"]), k)
+    cv.variant = variant[:, 0, 0]
     dx = uniform(rng, -1.0, 1.0, k)
     dy = uniform(rng, -1.0, 1.0, k)
     points = np.array([4, 5, 6, 8], dtype=np.float32)[pick(rng, 4, k)]
