@@ -32,6 +32,8 @@ COMMANDS = [
     "sample",
     "evaluate",
     "classifier",
+    "train-vae",
+    "train-clip",
     "demo",
 ]
 
@@ -57,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        module = importlib.import_module(f".{name}", __name__)
+        module = importlib.import_module(f".{name.replace('-', '_')}", __name__)
         module.register(subparsers)
     return parser
 

@@ -33,8 +33,8 @@ examples:
   diffprob train --config sprite --steps 6000 --mixed-precision bf16   # ~2x on CPUs with AMX
   diffprob train --data sprites_1788_16x16.npy --config course --epochs 32 --batch-size 100
   diffprob train --config tiny --steps 200 --device cpu --no-progress --out runs/try
-  diffprob train --zero-terminal-snr --prediction-type v_prediction --steps 30000 \\
-      --init-from data/checkpoints/sprites16.pt --out runs/vpred   # fine-tune
+  diffprob train --prediction-type epsilon --no-zero-terminal-snr --out runs/eps   # the course's
+  diffprob train --steps 30000 --init-from data/checkpoints/sprites16.pt --out runs/tune
   torchrun --nproc_per_node 4 -m diffprob train --config course --steps 20000 --out runs/ddp
 
 The run folder holds {LAST_CHECKPOINT} (full training state, every --checkpoint-every steps,
@@ -48,11 +48,14 @@ stops being finite ends the run with status 1, keeping the last finite {LAST_CHE
 --minutes M trains for M minutes of training time: the first steps (up to 20, at most 3%
 of the budget) measure the speed and set the number of steps, so that the learning-rate
 warm-up and decay end with the budget (a warm-up longer than a fifth of the run is
-shortened); if the machine slows down the run stops at the budget and saves as usual.
+shortened); every tenth of the budget the plan is made again from the recent speed, so a
+machine that slows down still ends the decay with the budget.
 Start-up, the final save and preview come on top. --resume continues the plan within the
 budget left (a larger --minutes plans the rest again).
 --batch-size is the global batch: under torchrun each of N processes takes batch/N
 examples of it.
+The recipe: v-prediction on the course's schedule rescaled to zero terminal SNR, from the
+first step (chosen by bench/bench_time_to_quality.py; docs/model.md).
 --init-from starts a new run from a trained checkpoint's (EMA) weights: same model
 config, fresh optimizer and learning-rate schedule, any schedule and prediction type.
 """
@@ -145,12 +148,13 @@ def register(subparsers):
         "--zero-terminal-snr",
         action=argparse.BooleanOptionalAction,
         help="rescale the schedule so that alpha_bar_T = 0 (Lin et al. 2024; needs "
-        "--prediction-type v_prediction)",
+        "--prediction-type v_prediction; on by default, the recipe's)",
     )
     model.add_argument(
         "--prediction-type",
         choices=("epsilon", "v_prediction"),
-        help="what the network predicts: the noise (default) or the velocity v",
+        help="what the network predicts: the noise or the velocity v (default v_prediction, "
+        "the recipe's)",
     )
     model.add_argument(
         "--init-from",

@@ -22,10 +22,10 @@ rest the way ``diffprob train`` does for the pixel model:
 from __future__ import annotations
 
 import csv
-import math
 import os
+import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,12 +34,13 @@ from torch import nn
 
 from diffprob.diffusion.device import resolve_device
 from diffprob.diffusion.training.budget import REPLAN_FRACTION, TimeBudget, clock
-from diffprob.diffusion.training.config import MAX_MINUTES, learning_rate
+from diffprob.diffusion.training.config import learning_rate
 from diffprob.diffusion.training.ema import EMA
 from diffprob.diffusion.training.lock import RunLock
 from diffprob.diffusion.training.run_folder import INFERENCE_CHECKPOINT, LAST_CHECKPOINT, LOSS_LOG
 from diffprob.diffusion.training.stop import StopFlag
 from diffprob.errors import CheckpointError, ParameterError, TrainingDivergedError
+from diffprob.stable_diffusion.fit_config import DEFAULT_FIT_STEPS, FitConfig
 from diffprob.stable_diffusion.parts import save_part
 from diffprob.util.atomic_save import torch_save_atomic
 from diffprob.util.jsonable import to_jsonable
@@ -47,112 +48,11 @@ from diffprob.util.safe_load import load_weights_only
 
 __all__ = ["FitConfig", "FitTask", "FitResult", "fit", "DEFAULT_FIT_STEPS"]
 
-#: The length of a run that gives neither steps nor minutes.
-DEFAULT_FIT_STEPS = 2000
 # Settings a resumed run may change (they do not change what a step computes).
 _RESUMABLE = ("steps", "minutes", "checkpoint_every", "log_every")
 # Stop when the loss is not finite for this many steps in a row.
 _MAX_NONFINITE = 3
 _STATE_FORMAT = "diffprob-fit-state"
-
-
-@dataclass(frozen=True)
-class FitConfig:
-    """The settings of one training run of a part (saved with it).
-
-    Parameters
-    ----------
-    steps : int, optional
-        Optimizer steps. Give `steps` or `minutes`; neither means :data:`DEFAULT_FIT_STEPS`.
-    minutes : float, optional
-        Train for this much wall-clock time instead (at most a week).
-    batch_size : int
-        Examples per step.
-    lr : float
-        Peak learning rate of AdamW.
-    warmup_steps : int
-        Linear warm-up of the learning rate (shortened to fit a short time budget).
-    lr_decay : {"cosine", "linear", "constant"}
-        Decay to ``min_lr_ratio * lr`` at the last step.
-    min_lr_ratio : float
-        Final learning rate as a fraction of `lr`.
-    weight_decay : float
-        AdamW's decoupled weight decay.
-    grad_clip : float or None
-        Clip the gradient norm (None: no clipping).
-    ema_decay : float or None
-        Keep an EMA of the weights with this decay (with warm-up); None: no EMA.
-    seed : int
-        Seeds the initial weights and every batch.
-    checkpoint_every : int
-        Write ``last.pt`` every this many steps (0: at the end and on Ctrl-C only).
-    log_every : int
-        Average the loss over this many steps for ``loss.csv`` and the history.
-    """
-
-    steps: int | None = None
-    minutes: float | None = None
-    batch_size: int = 128
-    lr: float = 1e-3
-    warmup_steps: int = 100
-    lr_decay: str = "cosine"
-    min_lr_ratio: float = 0.02
-    weight_decay: float = 0.0
-    grad_clip: float | None = 1.0
-    ema_decay: float | None = None
-    seed: int = 0
-    checkpoint_every: int = 500
-    log_every: int = 50
-
-    def __post_init__(self):
-        def integer(name, low, value=None):
-            value = getattr(self, name) if value is None else value
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                raise ParameterError(f"{name} must be an integer >= {low}, got {value!r}")
-
-        def number(name, low, high, *, open_low=False, open_high=False):
-            value = getattr(self, name)
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-            ok = ok and math.isfinite(value)
-            ok = ok and (value > low if open_low else value >= low)
-            ok = ok and (value < high if open_high else value <= high)
-            if not ok:
-                interval = f"{'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}"
-                raise ParameterError(f"{name} must be in {interval}, got {value!r}")
-
-        if self.steps is not None and self.minutes is not None:
-            raise ParameterError("give steps or minutes, not both")
-        if self.steps is not None:
-            integer("steps", 1)
-        if self.minutes is not None:
-            number("minutes", 0, MAX_MINUTES, open_low=True)
-        for name in ("batch_size", "log_every"):
-            integer(name, 1)
-        for name in ("warmup_steps", "checkpoint_every", "seed"):
-            integer(name, 0)
-        number("lr", 0, 10.0, open_low=True)
-        number("min_lr_ratio", 0.0, 1.0)
-        number("weight_decay", 0.0, math.inf)
-        if self.grad_clip is not None:
-            number("grad_clip", 0.0, math.inf, open_low=True)
-        if self.ema_decay is not None:
-            number("ema_decay", 0.0, 1.0, open_high=True)
-        if self.lr_decay not in ("cosine", "linear", "constant"):
-            raise ParameterError(
-                f"lr_decay must be 'cosine', 'linear' or 'constant', got {self.lr_decay!r}"
-            )
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> FitConfig:
-        """Rebuild from :meth:`to_dict` output; unknown keys are refused."""
-        known = {f.name for f in fields(cls)}
-        if not isinstance(data, dict) or not set(data) <= known:
-            extra = sorted(set(data) - known) if isinstance(data, dict) else data
-            raise ParameterError(f"unknown FitConfig settings: {extra}")
-        return cls(**data)
 
 
 class FitTask:
@@ -306,7 +206,7 @@ def fit(
                 window.append(logs)
                 _plan_budget(run, config, timing, took, bar)
                 if len(window) == config.log_every:
-                    _log(run, window, folder)
+                    _log(run, window, folder, say=not progress, total=_total(run, config))
                     window = []
                 if progress:
                     bar.update(1)
@@ -417,8 +317,9 @@ def _plan_budget(run: _Run, config: FitConfig, timing: dict, took: float, bar) -
     bar.refresh()
 
 
-def _log(run: _Run, window: list[dict], folder: Path | None) -> None:
-    """Average the window's logs into one history row (and a loss.csv line)."""
+def _log(run: _Run, window: list[dict], folder: Path | None, say=False, total=None) -> None:
+    """Average the window's logs into one history row (and a loss.csv line); with `say`,
+    print it as a line on stderr (the progress bar's stand-in)."""
     row = {"step": run.step}
     for key in window[-1]:
         values = [w[key] for w in window if key in w]
@@ -426,6 +327,12 @@ def _log(run: _Run, window: list[dict], folder: Path | None) -> None:
     run.history.append(row)
     if folder is not None:
         _write_log(folder, run.history)
+    if say:
+        values = " ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "step")
+        left = ""
+        if run.budget is not None:
+            left = f", {clock(run.budget.seconds_left(run.seconds))} left"
+        print(f"step {run.step}/{total or '?'} {values}{left}", file=sys.stderr, flush=True)
 
 
 def _start_log(folder: Path) -> None:

@@ -166,7 +166,9 @@ def test_a_budgeted_run_ends_within_its_budget_and_records_its_plan(
     assert ckpt.train_config["minutes"] == MINUTES and ckpt.train_config["steps"] is None
 
 
-def test_a_run_slower_than_its_probe_stops_at_the_budget(sprites, tmp_path, warm, monkeypatch):
+def test_a_run_that_slows_down_plans_again_and_ends_its_decay_in_the_budget(
+    sprites, tmp_path, warm, monkeypatch
+):
     real_step = training._optimisation_step
 
     def slow_after_the_plan(job, state, *args):  # the machine got busy
@@ -175,18 +177,39 @@ def test_a_run_slower_than_its_probe_stops_at_the_budget(sprites, tmp_path, warm
         return real_step(job, state, *args)
 
     monkeypatch.setattr(training, "_optimisation_step", slow_after_the_plan)
-    messages = []
-    monkeypatch.setattr(training, "_say", lambda job, *lines: messages.extend(lines))
     out = tmp_path / "run"
     start = time.perf_counter()
     _train(sprites, out, minutes=MINUTES, warmup_steps=0, lr_decay="linear")
     assert time.perf_counter() - start <= TOLERANCE_S
     ckpt = Checkpoint.load(out / "model.pt")
-    assert ckpt.step < ckpt.metadata["time_budget"]["total_steps"]
+    plan = ckpt.metadata["time_budget"]
     assert ckpt.metadata["train_seconds"] <= BUDGET_S + 1.0  # one slow step over at most
-    assert "reached after step" in messages[-1] and "not decayed" in messages[-1]
+    # Planned from the fast probe alone, the run would stop at a fraction of its steps
+    # with the learning rate far from its floor; planned again, it ends where it planned.
+    assert plan["steps_per_second"] < 6  # the rate of the slow steps, not the probe's
+    assert ckpt.step >= plan["total_steps"] - 1
     rows = (out / "loss.csv").read_text().splitlines()
-    assert rows[-1].startswith(f"{ckpt.step},")  # the last partial window is logged
+    assert rows[-1].startswith(f"{ckpt.step},")  # the last window is logged
+
+
+def test_a_run_slower_than_its_last_plan_stops_at_the_budget(sprites, tmp_path, warm, monkeypatch):
+    real_step = training._optimisation_step
+    monkeypatch.setattr(training.budget_loop, "REPLAN_FRACTION", 100.0)  # never plan again
+
+    def slow_after_the_plan(job, state, *args):
+        if job.budget.planned:
+            time.sleep(0.2)
+        return real_step(job, state, *args)
+
+    monkeypatch.setattr(training, "_optimisation_step", slow_after_the_plan)
+    messages = []
+    monkeypatch.setattr(training, "_say", lambda job, *lines: messages.extend(lines))
+    out = tmp_path / "run"
+    _train(sprites, out, minutes=MINUTES, warmup_steps=0, lr_decay="linear")
+    ckpt = Checkpoint.load(out / "model.pt")
+    assert ckpt.step < ckpt.metadata["time_budget"]["total_steps"]
+    assert ckpt.metadata["train_seconds"] <= BUDGET_S + 1.0
+    assert "reached after step" in messages[-1] and "not decayed" in messages[-1]
 
 
 def test_cli_interrupted_budget_resumes_with_its_plan_and_ends(tmp_path, warm, monkeypatch, capsys):

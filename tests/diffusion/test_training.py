@@ -461,7 +461,7 @@ def test_cli_resume_reads_the_options_the_run_was_started_with(tmp_path, capsys)
         (["--batch-size", "64"], "larger than the data set"),
         (["--resume"], "nothing to resume"),
         (["--data", "missing_folder_xyz"], ""),
-        (["--zero-terminal-snr"], "needs prediction_type='v_prediction'"),
+        (["--prediction-type", "epsilon"], "needs prediction_type='v_prediction'"),
         (["--init-from", "missing_ckpt_xyz.pt"], "missing_ckpt_xyz.pt"),
     ],
 )

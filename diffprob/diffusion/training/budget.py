@@ -10,7 +10,9 @@ budget's seconds left, :meth:`TimeBudget.plan` sets
 2. the learning-rate warm-up, at most :data:`MAX_WARMUP_FRACTION` of them (shortened
    when the configured one is longer).
 
-The learning-rate decay then ends at `total`. The EMA needs no plan: its warm-up
+The learning-rate decay then ends at `total`. Every :data:`REPLAN_FRACTION` of the budget
+the run is planned again, from the speed measured since the last plan, so that a machine
+that gets busier (or quieter) still finishes the decay when the budget ends. The EMA needs no plan: its warm-up
 ``min(d, (1 + k) / (10 + k))`` averages over at most about k / 9 of the k steps taken.
 If the machine slows down, the run stops when its next step would overrun the budget
 (:meth:`TimeBudget.out_of_time`), with the learning rate not fully decayed.
@@ -33,6 +35,7 @@ __all__ = [
     "PROBE_FRACTION",
     "SAFETY",
     "MAX_WARMUP_FRACTION",
+    "REPLAN_FRACTION",
 ]
 
 # The probe times at most this many steps, or this fraction of the budget.
@@ -42,6 +45,8 @@ PROBE_FRACTION = 0.03
 SAFETY = 0.97
 # The learning-rate warm-up takes at most this fraction of the planned steps.
 MAX_WARMUP_FRACTION = 0.2
+# Plan again from the recent speed each time this fraction of the budget has passed.
+REPLAN_FRACTION = 0.1
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,11 @@ measures it and keeps to it, on every process alike:
 1. :func:`run_budget` -- a new run's budget (to be probed), or a resumed run's plan;
 2. :func:`probe` -- times the first steps, then plans the run (rank 0's plan on every
    rank) and returns the job that follows the plan; :func:`plan_lines` says it;
-3. :func:`out_of_time` -- the hard stop, when the next step would end after the budget
-   (the machine got slower than the probe measured); :func:`hard_stop_line` says it.
+3. :func:`replan` -- every :data:`~diffprob.diffusion.training.budget.REPLAN_FRACTION` of
+   the budget, the plan is made again from the speed since the last plan, so that a
+   machine that slows down (or speeds up) still ends the decay with the budget;
+4. :func:`out_of_time` -- the hard stop, when the next step would end after the budget
+   (the machine got slower than the last plan measured); :func:`hard_stop_line` says it.
 
 The loop (:mod:`~diffprob.diffusion.training.train`) does the talking and the logging.
 """
@@ -21,11 +24,11 @@ import torch
 
 import diffprob.diffusion.training.distributed as distributed
 from diffprob.diffusion.checkpoint import Checkpoint
-from diffprob.diffusion.training.budget import TimeBudget, clock
+from diffprob.diffusion.training.budget import REPLAN_FRACTION, TimeBudget, clock
 from diffprob.diffusion.training.config import TrainConfig
 from diffprob.diffusion.training.state import TrainJob, TrainState
 
-__all__ = ["run_budget", "probe", "plan_lines", "out_of_time", "hard_stop_line"]
+__all__ = ["run_budget", "probe", "replan", "plan_lines", "out_of_time", "hard_stop_line"]
 
 
 def run_budget(config: TrainConfig, resume_ckpt: Checkpoint | None) -> TimeBudget:
@@ -52,17 +55,43 @@ def probe(job: TrainJob, state: TrainState) -> TrainJob:
     (until then, `job` itself)."""
     _synchronize(job.device)
     now = time.perf_counter()
-    if state.probe_start is None:  # after this call's first step, which is not timed
-        state.probe_start = (state.step, now)
+    if state.rate_mark is None:  # after this call's first step, which is not timed
+        state.rate_mark = (state.step, now)
         return job
-    steps, seconds = state.step - state.probe_start[0], now - state.probe_start[1]
+    steps, seconds = state.step - state.rate_mark[0], now - state.rate_mark[1]
     if not distributed.any_rank(job.budget.probe_done(steps, seconds), job.device, job.dist):
         return job
+    return _plan(job, state, steps, seconds, probe_steps=steps)
+
+
+def replan(job: TrainJob, state: TrainState) -> TrainJob:
+    """Plan a planned run again from the speed since its last plan, once
+    :data:`~diffprob.diffusion.training.budget.REPLAN_FRACTION` of the budget has passed
+    since (rank 0's clock decides; call it at a step all ranks reach together)."""
+    _synchronize(job.device)
+    now = time.perf_counter()
+    if state.rate_mark is None:  # a resumed run's first call: time from here
+        state.rate_mark = (state.step, now)
+        return job
+    steps, seconds = state.step - state.rate_mark[0], now - state.rate_mark[1]
+    (due,) = distributed.from_main(
+        [float(steps > 0 and seconds >= REPLAN_FRACTION * job.budget.seconds)],
+        job.device,
+        job.dist,
+    )
+    if not due:
+        return job
+    return _plan(job, state, steps, seconds, probe_steps=job.budget.probe_steps)
+
+
+def _plan(job: TrainJob, state: TrainState, steps: int, seconds: float, probe_steps: int):
+    """The job following a plan made from `steps` timed in `seconds` (rank 0's plan)."""
+    state.rate_mark = (state.step, time.perf_counter())
     budget = job.budget.plan(
         state.step,
         job.budget.seconds - state.train_seconds(),
         steps / max(seconds, 1e-9),
-        steps,
+        probe_steps,
         job.config.warmup_steps,
     )
     total, warmup, rate, probed = distributed.from_main(
@@ -106,7 +135,7 @@ def hard_stop_line(job: TrainJob, state: TrainState, lr: float) -> str:
     )
     return (
         f"time budget of {job.budget.minutes:g} min reached after step {state.step} of "
-        f"{job.total_steps} planned (slower than the probe measured){decay}; saving the model"
+        f"{job.total_steps} planned (slower than its last plan measured){decay}; saving the model"
     )
 
 

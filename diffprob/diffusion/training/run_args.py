@@ -21,6 +21,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from diffprob.diffusion.training.config import TrainConfig
+from diffprob.diffusion.training.recipe import RECIPE_SCHEDULE
 from diffprob.diffusion.training.run_folder import ARGS_FILE
 from diffprob.errors import CheckpointError
 
@@ -69,8 +70,7 @@ RUN_OPTIONS = {
     "architecture": None,
     "schedule": "linear",
     "timesteps": 500,
-    "zero_terminal_snr": False,
-    "prediction_type": "epsilon",
+    **RECIPE_SCHEDULE,
     "init_from": None,
     **{name: TRAIN_DEFAULTS[name] for name in TRAIN_OPTIONS + RUN_SETTINGS},
 }

@@ -75,7 +75,7 @@ class TrainState:
     window_time: float = 0.0
     nonfinite: torch.Tensor | None = None  # [current, longest] run of non-finite losses
     saved_step: int | None = None  # step of the last checkpoint in the run folder
-    probe_start: tuple | None = None  # (step, time) where a time budget's probe started
+    rate_mark: tuple | None = None  # (step, time) where the time budget's rate is timed from
 
     def start(self, device: torch.device) -> None:
         """Start this call's clock, loss window and count of non-finite losses; train mode."""

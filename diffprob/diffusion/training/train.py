@@ -65,6 +65,7 @@ from diffprob.diffusion.training.divergence import MAX_NONFINITE_STEPS, count_no
 from diffprob.diffusion.training.ema import EMA
 from diffprob.diffusion.training.lock import RunLock
 from diffprob.diffusion.training.precision import autocast, autocast_settings, cuda_math_modes
+from diffprob.diffusion.training.recipe import RECIPE_SCHEDULE
 from diffprob.diffusion.training.resume import initial_weights, restore_state, resume_checkpoint
 from diffprob.diffusion.training.run_folder import RunFolder
 from diffprob.diffusion.training.state import TrainJob, TrainState, run_description
@@ -129,7 +130,9 @@ def train(
     config : TrainConfig, optional
         Hyper-parameters (default ``TrainConfig()``).
     schedule : NoiseSchedule, ScheduleConfig or dict, optional
-        The forward process (default: the course's linear schedule, T = 500).
+        The forward process (default: the recipe's, the course's linear schedule with
+        T = 500 rescaled to zero terminal SNR, and v-prediction; see
+        :mod:`~diffprob.diffusion.training.recipe`).
     out_dir : path, optional
         Run folder for ``last.pt`` (full state, written every `checkpoint_every` steps,
         at the end and on Ctrl-C), ``model.pt`` (EMA weights only, at the end),
@@ -197,7 +200,7 @@ def train(
     if isinstance(model_config, str):
         model_config = get_config(model_config)
     if schedule is None:
-        schedule = NoiseSchedule()
+        schedule = NoiseSchedule(**RECIPE_SCHEDULE)
     elif not isinstance(schedule, NoiseSchedule):
         schedule = NoiseSchedule.from_config(schedule)
     if config.t_max is not None and config.t_max > schedule.num_timesteps:
@@ -309,8 +312,8 @@ def _train_loop(job: TrainJob, init_state, resume_ckpt, progress: bool, callback
                     report.preview(job, state)
                 if distributed.any_rank(stop.requested, job.device, job.dist):
                     raise KeyboardInterrupt
-                if job.budget and not job.budget.planned:
-                    job = _probe(job, state, bar)
+                if job.budget:
+                    job = _follow_budget(job, state, bar)
     except KeyboardInterrupt:
         bar.close()
         report.save_on_interrupt(job, state)
@@ -410,15 +413,20 @@ def _optimisation_step(job: TrainJob, state: TrainState, x0, context, t, noise, 
 
 
 # -- a time budget (budget_loop decides, the loop says) -------------------------------------
-def _probe(job: TrainJob, state: TrainState, bar) -> TrainJob:
-    """Time the probe's steps; once the run is planned, follow the plan: the bar's total,
-    config.json and the plan said."""
-    job = budget_loop.probe(job, state)
-    if job.budget.planned:
-        bar.total = job.budget.total_steps
+def _follow_budget(job: TrainJob, state: TrainState, bar) -> TrainJob:
+    """Probe a budget not yet planned, or plan it again at the end of a log window from
+    the recent speed; follow the plan (the bar's total, config.json; the first plan said)."""
+    before = job.budget
+    if not before.planned:
+        job = budget_loop.probe(job, state)
+    elif state.step % job.config.log_every == 0:
+        job = budget_loop.replan(job, state)
+    if job.budget != before:
+        bar.total = job.total_steps
         bar.refresh()
         job.run.describe(run_description(job))
-        _say(job, *budget_loop.plan_lines(job, state))
+        if not before.planned:
+            _say(job, *budget_loop.plan_lines(job, state))
     return job
 
 

@@ -1,0 +1,110 @@
+"""What the three training verbs of the Stable Diffusion parts share.
+
+``diffprob train-vae``, ``train-clip`` and ``train-txt2img`` take the options of
+:class:`~diffprob.stable_diffusion.fit.FitConfig` (length, optimiser, seed) and the run
+options of ``diffprob train`` (``--out``, ``--resume``, ``--device``, ``--threads``,
+``--no-progress``, ``--json``); :func:`run_fit` runs one of them over a task.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import fields, replace
+from pathlib import Path
+
+from ._common import finite_float, non_negative_int, positive_int, print_json
+
+__all__ = ["add_fit_arguments", "fit_config_from_args", "run_fit"]
+
+
+def add_fit_arguments(parser: argparse.ArgumentParser, defaults, out_default: str) -> None:
+    """Add the length, optimiser and run options; `defaults` is the part's FitConfig."""
+    d = defaults
+    length = parser.add_argument_group(f"length (give one; default --steps {d.steps})")
+    exclusive = length.add_mutually_exclusive_group()
+    exclusive.add_argument("--steps", type=positive_int, metavar="N", help="optimizer steps")
+    exclusive.add_argument(
+        "--minutes",
+        type=finite_float,
+        metavar="M",
+        help="train for M minutes of wall-clock time (a throughput probe sets the steps)",
+    )
+    opt = parser.add_argument_group("optimisation")
+    opt.add_argument("--batch-size", type=positive_int, metavar="B", help=f"default {d.batch_size}")
+    opt.add_argument("--lr", type=finite_float, help=f"peak learning rate (default {d.lr:g})")
+    opt.add_argument(
+        "--warmup-steps", type=non_negative_int, metavar="N", help=f"default {d.warmup_steps}"
+    )
+    opt.add_argument("--seed", type=non_negative_int, help=f"default {d.seed}")
+    run = parser.add_argument_group("run")
+    run.add_argument("--out", default=out_default, metavar="RUN_DIR", help=f"default {out_default}")
+    run.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from RUN_DIR/last.pt with the same options (--steps/--minutes may change)",
+    )
+    run.add_argument(
+        "--checkpoint-every",
+        type=non_negative_int,
+        metavar="N",
+        help=f"write RUN_DIR/last.pt every N steps (default {d.checkpoint_every}; 0: end only)",
+    )
+    run.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="cpu")
+    run.add_argument("--threads", type=positive_int, metavar="N", help="CPU threads for torch")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+
+
+def fit_config_from_args(args, defaults):
+    """`defaults` (a FitConfig) with the options given on the command line."""
+    given = {
+        f.name: getattr(args, f.name)
+        for f in fields(defaults)
+        if getattr(args, f.name, None) is not None
+    }
+    if "minutes" in given:
+        given["steps"] = None
+    return replace(defaults, **given)
+
+
+def run_fit(task, config, args, describe: list[str]) -> dict:
+    """Train `task` into ``args.out``; print `describe` and a summary; return the summary."""
+    from diffprob.errors import ParameterError
+    from diffprob.stable_diffusion.fit import fit
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ParameterError(f"--out {str(out)!r} exists and is not a folder")
+    if not args.resume and (out / "last.pt").exists():
+        raise ParameterError(
+            f"{str(out / 'last.pt')!r} exists; pass --resume to continue it or choose another --out"
+        )
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    for line in describe:
+        print(line, file=sys.stderr)
+    result = fit(
+        task, config, out=out, resume=args.resume, device=args.device, progress=not args.no_progress
+    )
+    summary = {
+        "run_dir": str(out),
+        "model": str(out / "model.pt") if not result.interrupted else None,
+        "steps": result.steps,
+        "train_seconds": round(result.seconds, 1),
+        "loss": result.history[-1]["loss"] if result.history else None,
+        "interrupted": result.interrupted,
+        **{k: v for k, v in result.metadata.items() if k not in ("fit_config",)},
+    }
+    if args.json:
+        print_json(summary)
+    elif result.interrupted:
+        print(
+            f"stopped at step {result.steps}; continue with the same command and --resume",
+            file=sys.stderr,
+        )
+    else:
+        print(f"wrote {out / 'model.pt'} ({result.steps} steps, {result.seconds:.0f} s)")
+    return summary
