@@ -30,10 +30,12 @@ COMMANDS = [
     "train",
     "experts",
     "sample",
+    "txt2img",
     "evaluate",
     "classifier",
     "train-vae",
     "train-clip",
+    "train-txt2img",
     "demo",
 ]
 
@@ -43,6 +45,7 @@ examples:
   diffprob hist paintings/ --space hsv --csv palette.csv
   diffprob joint photo.png --x R --y G --given R=128
   diffprob sample --context hero --guidance 2 -o heroes.png
+  diffprob txt2img "a red potion" --seed 0 -o potions.png
   diffprob demo --out diffprob-demo
 
 Run 'diffprob COMMAND --help' for the options of one command.

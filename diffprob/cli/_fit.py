@@ -68,8 +68,12 @@ def fit_config_from_args(args, defaults):
     return replace(defaults, **given)
 
 
-def run_fit(task, config, args, describe: list[str]) -> dict:
-    """Train `task` into ``args.out``; print `describe` and a summary; return the summary."""
+def run_fit(task, config, args, describe: list[str], extra=None):
+    """Train `task` into ``args.out``; print `describe` and a summary; return the FitResult.
+
+    `extra(result)`, if given, writes more files after a finished run and returns lines
+    for the summary (e.g. the whole pipeline beside the U-Net).
+    """
     from diffprob.errors import ParameterError
     from diffprob.stable_diffusion.fit import fit
 
@@ -98,6 +102,7 @@ def run_fit(task, config, args, describe: list[str]) -> dict:
         "interrupted": result.interrupted,
         **{k: v for k, v in result.metadata.items() if k not in ("fit_config",)},
     }
+    wrote = [] if result.interrupted or extra is None else extra(result)
     if args.json:
         print_json(summary)
     elif result.interrupted:
@@ -107,4 +112,6 @@ def run_fit(task, config, args, describe: list[str]) -> dict:
         )
     else:
         print(f"wrote {out / 'model.pt'} ({result.steps} steps, {result.seconds:.0f} s)")
-    return summary
+        for line in wrote:
+            print(line)
+    return result

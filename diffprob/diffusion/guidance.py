@@ -113,13 +113,25 @@ def per_class_context(n_cfeat: int, per_class: int = 1) -> torch.Tensor:
 
 
 def resolve_context(context, n: int, *, n_cfeat=None, class_names=None) -> torch.Tensor | None:
-    """Context for a batch of n: None, or a float32 (n, n_cfeat) tensor.
+    """Context for a batch of n: None, a float32 (n, n_cfeat) tensor, or (n, L, D) tokens.
 
     `context` may be None, a string (see :func:`parse_context`), an int class index, a
-    vector of n_cfeat weights (used for every sample), or an (n, n_cfeat) array.
+    vector of n_cfeat weights (used for every sample), or an (n, n_cfeat) array. A 3-D
+    (n, L, D) tensor is a sequence of token features (the text U-Net's context, whose
+    all-zero rows are padding): it is passed through as float32, only its batch size and
+    finiteness are checked.
     """
     if context is None:
         return None
+    if isinstance(context, torch.Tensor) and context.ndim == 3:
+        if context.shape[0] != n:
+            raise ParameterError(
+                f"token context must have shape ({n}, L, D), got {tuple(context.shape)}"
+            )
+        context = context.to(torch.float32)
+        if not torch.isfinite(context).all():
+            raise ParameterError("token context must be finite")
+        return context
     if isinstance(context, str):
         return parse_context(context, class_names, n_cfeat).expand(n, -1).clone()
     if isinstance(context, int) and not isinstance(context, bool):
@@ -154,7 +166,8 @@ def guided_eps(
     t_norm : torch.Tensor
         (B,) timesteps divided by T.
     context : torch.Tensor or None
-        (B, n_cfeat) context weights; None is the null context.
+        (B, n_cfeat) context weights, or (B, L, D) token features; None is the null
+        context. The unconditional half uses ``torch.zeros_like(context)``.
     guidance : float
         w >= 0.
 

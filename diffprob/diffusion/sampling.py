@@ -190,6 +190,7 @@ def sample(
     class_names=None,
     x_T: torch.Tensor | None = None,
     image_shape=None,
+    clamp: bool = True,
     **sampler_options,
 ) -> SampleResult:
     """Draw n images from a diffusion model (noise- or velocity-prediction).
@@ -226,6 +227,9 @@ def sample(
         Initial noise (n, C, H, W) instead of a draw from `generator`.
     image_shape : tuple, optional
         (C, H, W), if the model has no ``config``.
+    clamp : bool, optional
+        Clamp the final images to the pixel range [-1, 1]; off for a model of latents
+        (:mod:`diffprob.stable_diffusion.pipeline`), whose values are not pixels.
     **sampler_options
         The fields of :class:`SamplerConfig` as keywords (``sampler="ddpm"``,
         ``steps=50``, ``guidance=2``, ...); each overrides the field of `config`.
@@ -280,4 +284,4 @@ def sample(
     info = run.info(len(timesteps))
     if sampler.name == "ddpm":
         info["variance"] = sampler.variance
-    return run.result(x.clamp(-1, 1), timesteps, info)
+    return run.result(x.clamp(-1, 1) if clamp else x, timesteps, info)

@@ -1,0 +1,96 @@
+"""`diffprob train-txt2img`: train the text-to-sprite U-Net on a trained autoencoder and CLIP."""
+
+from __future__ import annotations
+
+import argparse
+
+from ._common import finite_float
+from ._fit import add_fit_arguments, fit_config_from_args, run_fit
+
+EPILOG = """\
+examples:
+  diffprob train-txt2img --vae runs/vae/model.pt --clip runs/clip/model.pt --out runs/txt2img
+  diffprob train-txt2img --vae runs/vae/model.pt --clip runs/clip/model.pt --minutes 20 \\
+      --out runs/txt2img20
+  diffprob train-txt2img --vae runs/vae/model.pt --clip runs/clip/model.pt \\
+      --out runs/txt2img --resume                      # after Ctrl-C
+  diffprob txt2img "a red potion" --ckpt runs/txt2img/txt2img.pt -o potions.png
+
+Each step draws fresh captioned sprites, encodes them with the frozen autoencoder (times
+its latent scale factor) and the frozen text encoder, drops 10 % of the captions (the
+null caption that classifier-free guidance needs) and takes one step of the diffusion
+loss on the latents. RUN_DIR/txt2img.pt is the whole pipeline in one file (autoencoder,
+tokenizer, text encoder, U-Net, schedule, scale factor), what `diffprob txt2img --ckpt`
+and `diffprob evaluate --ckpt` read; RUN_DIR/model.pt is the U-Net alone.
+"""
+
+
+def register(subparsers):
+    from diffprob.stable_diffusion.fit_config import TXT2IMG_FIT
+
+    parser = subparsers.add_parser(
+        "train-txt2img",
+        help="train the text-to-sprite latent diffusion U-Net (cross-attention to captions)",
+        description=(
+            "Latent diffusion with cross-attention: a U-Net on the autoencoder's 8x8x4 "
+            "latents reads the caption's token features through cross-attention, and learns "
+            "the conditional and (by caption dropout) the unconditional model at once."
+        ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parts = parser.add_argument_group("parts")
+    parts.add_argument("--vae", required=True, metavar="FILE", help="RUN_DIR/model.pt of train-vae")
+    parts.add_argument(
+        "--clip", required=True, metavar="FILE", help="RUN_DIR/model.pt of train-clip"
+    )
+    parts.add_argument("--config", default="small", help="U-Net configuration (default small)")
+    parts.add_argument(
+        "--prediction-type",
+        choices=("epsilon", "v_prediction"),
+        default="v_prediction",
+        help="what the U-Net predicts (default v_prediction, on a zero-terminal-SNR schedule)",
+    )
+    parts.add_argument(
+        "--guidance",
+        type=finite_float,
+        metavar="W",
+        help="the pipeline's default guidance weight (default: the pipeline's)",
+    )
+    add_fit_arguments(parser, TXT2IMG_FIT, "runs/txt2img")
+    parser.set_defaults(func=run)
+
+
+def run(args):
+    from pathlib import Path
+
+    from diffprob.diffusion.models.unet import count_parameters
+    from diffprob.stable_diffusion.fit_config import TXT2IMG_FIT
+    from diffprob.stable_diffusion.latent_training import LatentDiffusionTask
+    from diffprob.stable_diffusion.text_unet import get_config
+
+    text_width = LatentDiffusionTask.from_part_files(args.vae, args.clip).unet_config.context_dim
+    task = LatentDiffusionTask.from_part_files(
+        args.vae,
+        args.clip,
+        schedule=args.prediction_type,
+        unet_config=get_config(args.config, context_dim=text_width),
+    )
+    config = fit_config_from_args(args, TXT2IMG_FIT)
+    length = f"{config.minutes:g} min" if config.minutes else f"{config.steps} steps"
+    describe = [
+        f"text U-Net: {count_parameters(task.build_model()):,} parameters ({args.config}), "
+        f"{args.prediction_type}; latents {'x'.join(map(str, task.vae.config.latent_shape))} scaled by "
+        f"{task.latent_scale_factor:.4g}",
+        f"data: fresh captioned generator sprites every step, batch {config.batch_size}; {length}",
+    ]
+
+    def save_pipeline(result):
+        pipeline = task.pipeline(result.model.to("cpu"), args.guidance)
+        pipeline.metadata = {"fit": result.metadata, "vae": args.vae, "clip": args.clip}
+        path = Path(args.out) / "txt2img.pt"
+        pipeline.save(path)
+        return [f"wrote {path} (the whole pipeline: diffprob txt2img --ckpt {path})"]
+
+    run_fit(task, config, args, describe, extra=save_pipeline)
+    return 0
