@@ -54,6 +54,8 @@ def test_txt2img_trains_into_a_pipeline_that_samples(parts, tmp_path, capsys):
                 "0",
                 "--npz",
                 str(tmp_path / "s.npz"),
+                "-o",
+                str(tmp_path / "grid.png"),
             ]
         )
         == 0
