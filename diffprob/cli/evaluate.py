@@ -26,6 +26,8 @@ examples:
   diffprob evaluate --seeds 0,1,2 -o seeds.json       # mean ± sd over seeds, ratios to real
   diffprob evaluate --ckpt course.pt --reference heldout.npz --train-data train.npz \\
       --classifier course_classifier.pt
+  diffprob evaluate --ckpt data/checkpoints/txt2img.pt  # text-to-sprite: + prompt faithfulness
+  diffprob evaluate --compare data/checkpoints/sprites16.pt data/checkpoints/txt2img.pt
 """
 
 
@@ -45,7 +47,12 @@ def register(subparsers):
             "computed for a second real sample of the same size (what sampling noise alone "
             "gives), an independent-pixel model and pure noise, each against a large "
             "reference set. Every headline figure has a bootstrap interval. FD is biased "
-            "upward at small n (compare it with the 'real' row); KID is unbiased."
+            "upward at small n (compare it with the 'real' row); KID is unbiased. "
+            "A text-to-sprite pipeline (--ckpt txt2img.pt) is prompted with class prompts "
+            "('a hero', ...) and also judged for prompt faithfulness on 'a <colour> <noun>' "
+            "prompts: class, colour and shape-variant accuracy, beside real sprites drawn "
+            "to match each prompt. --compare evaluates several models with the same "
+            "settings and prints their quality and sampling time in one table."
         ),
         epilog=EPILOG,
     )
@@ -127,7 +134,22 @@ def register(subparsers):
                 32,
                 "bins per axis of the joint-channel histograms, 1..256 (default: 32)",
             ),
+            (
+                "--n-faithfulness",
+                int,
+                None,
+                "text-to-sprite model: 'a <colour> <noun>' prompts judged for faithfulness, "
+                "0 for none (default: --n)",
+            ),
         ],
+    )
+    add(
+        "--compare",
+        nargs="+",
+        metavar="CKPT",
+        default=None,
+        help="evaluate each of these checkpoints (pixel or text-to-sprite) with the same "
+        "settings and print one comparison table (replaces --ckpt)",
     )
     add("--per-class", action="store_true", help="also print one table per class")
     add("--json", action="store_true", help="print the full report as JSON on stdout")
@@ -142,72 +164,111 @@ def register(subparsers):
 
 
 def run(args):
-    from diffprob.diffusion.checkpoint import Checkpoint, resolve_checkpoint_path
-    from diffprob.diffusion.device import resolve_device
-    from diffprob.errors import CheckpointError
-    from diffprob.evaluation.evaluate import evaluate
-    from diffprob.evaluation.seeds import evaluate_seeds, parse_seeds
+    from diffprob.errors import ParameterError
+    from diffprob.evaluation.seeds import parse_seeds
     from diffprob.util.limits import MAX_BATCH, MAX_SAMPLES, check_upper
 
-    config = sampler_config_from_args(args)
     seeds = None if args.seeds is None else parse_seeds(args.seeds)
     check_range("--bootstrap", args.bootstrap, 0, MAX_SAMPLES)
     check_upper("--n", args.n, MAX_SAMPLES, "split the run over --seeds")
     if args.n_reference is not None:
         check_upper("--n-reference", args.n_reference, MAX_SAMPLES)
+    if args.n_faithfulness is not None:
+        check_range("--n-faithfulness", args.n_faithfulness, 0, MAX_SAMPLES)
     check_upper("--batch-size", args.batch_size, MAX_BATCH)
     check_range("--pmf-bins", args.pmf_bins, 1, 256)
     check_range("--joint-bins", args.joint_bins, 1, 256)
-    device = resolve_device(args.device)
-    path = resolve_checkpoint_path(args.ckpt)
+    if args.compare is not None and args.ckpt is not None:
+        raise ParameterError("give --ckpt or --compare, not both")
+    if args.compare is not None and len(set(args.compare)) != len(args.compare):
+        raise ParameterError("--compare: each checkpoint once")
+    sampler_config_from_args(args)  # a bad sampler option fails before any loading
+    paths = _paths(args)
     # -o is checked before minutes of evaluation, and written at the end.
-    inputs = [p for p in (path, args.reference, args.train_data, args.classifier) if p]
+    inputs = [p for p in (*paths, args.reference, args.train_data, args.classifier) if p]
     outputs = Outputs(inputs=inputs)
     out = None if args.output is None else outputs.add(args.output)
-    ckpt = Checkpoint.load(path)
-    schedule_t = int(ckpt.schedule_config.get("num_timesteps", 0) or 0)
+    reports = {str(path): _evaluate_one(args, path, seeds) for path in paths}
+    if args.compare is None:
+        (report,) = reports.values()
+        result = report.to_dict()
+        text = report.table(per_class=args.per_class) if seeds is None else report.table()
+    else:
+        from diffprob.evaluation.compare import compare_models
+
+        comparison = compare_models(reports)
+        result = {
+            "comparison": comparison.to_dict(),
+            "models": {label: r.to_dict() for label, r in reports.items()},
+        }
+        text = comparison.table()
+    if out is not None:
+        with outputs:
+            outputs.temp(out).write_text(json.dumps(result, indent=2) + "\n")
+    if args.json:
+        print_json(result)
+    else:
+        print(text)
+    singles = [r for report in reports.values() for r in getattr(report, "reports", [report])]
+    timing = {k: sum(r.timings.get(k, 0.0) for r in singles) for k in ("sampling_s", "total_s")}
+    info(
+        f"sampling {timing['sampling_s']:.1f} s, total {timing['total_s']:.1f} s"
+        + (f"; wrote {out}" if out is not None else "")
+    )
+    return 0
+
+
+def _paths(args) -> list:
+    from diffprob.diffusion.checkpoint import resolve_checkpoint_path
+
+    if args.compare is None:
+        return [resolve_checkpoint_path(args.ckpt)]
+    return [resolve_checkpoint_path(p) for p in args.compare]
+
+
+def _evaluate_one(args, path, seeds):
+    """The EvaluationReport (or SeedsReport) of one checkpoint file, pixel or text-to-sprite."""
+    from diffprob.diffusion.device import resolve_device
+    from diffprob.diffusion.samplers.config import SamplerConfig
+    from diffprob.errors import CheckpointError
+    from diffprob.evaluation.evaluate import evaluate, load_model_file
+    from diffprob.evaluation.seeds import evaluate_seeds
+
+    device = resolve_device(args.device)
+    model = load_model_file(path)
+    if hasattr(model, "schedule_config"):  # a pixel Checkpoint
+        schedule_t = int(model.schedule_config.get("num_timesteps", 0) or 0)
+        size, base = model.image_size, None
+    else:  # a text-to-sprite pipeline: its own guidance unless --guidance is given
+        schedule_t = int(model.schedule.num_timesteps)
+        size, base = model.vae.config.image_size, SamplerConfig(guidance=model.guidance)
+    config = sampler_config_from_args(args, base)
     if args.sampler == "ddpm" and args.steps not in (None, schedule_t):
         raise CheckpointError(
             f"--steps {args.steps}: DDPM always takes all T = {schedule_t} steps; drop --steps"
         )
     if args.steps is not None and schedule_t:
         check_range("--steps", args.steps, 1, schedule_t)
-    reference = _load(args.reference, ckpt.image_size)
-    train = _load(args.train_data, ckpt.image_size)
     options = dict(
         config=config,
         **option_values(args, "n", "classifier", "pmf_bins", "joint_bins", "batch_size"),
         n_reference=args.n_reference,
         n_bootstrap=args.bootstrap,
-        reference=reference,
-        train=train,
+        n_faithfulness=args.n_faithfulness,
+        reference=_load(args.reference, size),
+        train=_load(args.train_data, size),
         device=device,
         progress=True,
     )
     if seeds is None:
-        report = evaluate(ckpt, seed=args.seed, **options)
-        reports = [report]
+        report = evaluate(model, seed=args.seed, **options)
+        singles = [report]
     else:
-        report = evaluate_seeds(ckpt, seeds=seeds, **options)
-        reports = report.reports
-    for single in reports:
+        report = evaluate_seeds(model, seeds=seeds, **options)
+        singles = report.reports
+    for single in singles:
         single.settings["checkpoint"] = str(path)
-    result = report.to_dict()
-    if out is not None:
-        with outputs:
-            outputs.temp(out).write_text(json.dumps(result, indent=2) + "\n")
-    if args.json:
-        print_json(result)
-    elif seeds is None:
-        print(report.table(per_class=args.per_class))
-    else:
-        print(report.table())
-    timing = {k: sum(r.timings[k] for r in reports) for k in ("sampling_s", "total_s")}
-    info(
-        f"sampling {timing['sampling_s']:.1f} s, total {timing['total_s']:.1f} s"
-        + (f"; wrote {out}" if out is not None else "")
-    )
-    return 0
+    return report
 
 
 def _load(source, size):

@@ -13,6 +13,10 @@
 * :mod:`~diffprob.evaluation.evaluate` -- :func:`evaluate`, a model scored against
   held-out sprites and baselines (its steps in the private ``_real_data`` and
   ``_scoring``);
+* :mod:`~diffprob.evaluation.faithfulness` -- prompt faithfulness of a text-to-sprite
+  model: class, colour and variant accuracy on "a <colour> <noun>" prompts;
+* :mod:`~diffprob.evaluation.compare` -- several models' quality and sampling time in one
+  table;
 * :mod:`~diffprob.evaluation.report` -- :class:`EvaluationReport`, its result and table;
 * :mod:`~diffprob.evaluation.uncertainty` -- bootstrap intervals and spreads over seeds;
 * :mod:`~diffprob.evaluation.seeds` -- one evaluation at several seeds, summarised.

@@ -1,6 +1,9 @@
 """Score a sprite diffusion model against held-out sprites and against baselines.
 
-:func:`evaluate` samples from a model, class by class, and measures the samples
+:func:`evaluate` samples from a model -- the class-conditional pixel U-Net (each class
+asked for with its one-hot context) or the text-to-sprite pipeline of
+:mod:`diffprob.stable_diffusion` (each class asked for with its class prompt, "a hero",
+"some food", ...) -- class by class, and measures the samples
 with the project's own statistics, next to three baselines scored the same way
 in the same run:
 
@@ -22,6 +25,10 @@ is compared with one *reference* set of held-out real sprites in the same class
 proportions, large by default (:data:`DEFAULT_REFERENCE_N` fresh generator sprites),
 so that a figure's noise is its own sample's; each headline figure carries a
 bootstrap interval (:mod:`diffprob.evaluation.uncertainty`).
+
+A text-to-sprite pipeline is also asked for "a <colour> <noun>" and judged for prompt
+faithfulness (:mod:`diffprob.evaluation.faithfulness`), beside generator sprites drawn to
+match each prompt (the ceiling) and noise (chance).
 """
 
 from __future__ import annotations
@@ -32,11 +39,12 @@ from pathlib import Path
 import numpy as np
 
 from diffprob.errors import CheckpointError, ParameterError
+from diffprob.evaluation._models import TXT2IMG_DATA_SOURCE, _resolve_model, load_model_file
 from diffprob.evaluation._real_data import STREAM_INDEPENDENT, STREAM_KID, STREAM_NOISE, real_sets
 from diffprob.evaluation.report import EvaluationReport, run_settings
 from diffprob.evaluation.uncertainty import DEFAULT_RESAMPLES
 
-__all__ = ["evaluate", "DEFAULT_N", "DEFAULT_REFERENCE_N"]
+__all__ = ["evaluate", "load_model_file", "DEFAULT_N", "DEFAULT_REFERENCE_N", "TXT2IMG_DATA_SOURCE"]
 
 DEFAULT_N = 500
 """Default number of generated sprites (100 per class for 5 classes).
@@ -49,6 +57,8 @@ row of the same run.
 DEFAULT_REFERENCE_N = 5000
 """Reference sprites drawn from the generator by default (at least n): sprites are
 free, and against a large reference a figure's noise is its own sample's alone."""
+
+_FAITHFULNESS_KEY = 5  # SeedSequence([seed, 5, ...]): the faithfulness run's own streams
 
 
 def evaluate(
@@ -70,23 +80,27 @@ def evaluate(
     batch_size: int = 500,
     device="cpu",
     progress: bool = False,
+    n_faithfulness: int | None = None,
     **sampler_options,
 ) -> EvaluationReport:
     """Sample from a model and score the samples and three baselines against held-out sprites.
 
     Parameters
     ----------
-    model : str, Path, Checkpoint or tuple, optional
-        A checkpoint path, a loaded :class:`~diffprob.diffusion.checkpoint.Checkpoint`, or
+    model : str, Path, Checkpoint, Txt2ImgPipeline or tuple, optional
+        A checkpoint path, a loaded :class:`~diffprob.diffusion.checkpoint.Checkpoint`,
         ``(model, schedule, class_names[, data_source])`` (as returned by
-        :func:`~diffprob.diffusion.checkpoint.load_model`). None: the shipped checkpoint.
+        :func:`~diffprob.diffusion.checkpoint.load_model`), or a text-to-sprite
+        :class:`~diffprob.stable_diffusion.pipeline.Txt2ImgPipeline` or the path of one
+        (told apart by the file's ``format``). None: the shipped pixel checkpoint.
     n : int, optional
         Number of samples, split evenly over the classes (default
         :data:`DEFAULT_N` = 500). Every baseline and the reference set get the
         same per-class counts.
     config : SamplerConfig, optional
         How to sample (:class:`~diffprob.diffusion.samplers.config.SamplerConfig`:
-        sampler, steps, spacing, eta, guidance); default ``SamplerConfig()``.
+        sampler, steps, spacing, eta, guidance); default ``SamplerConfig()``, with a
+        pipeline's own guidance weight when neither `config` nor ``guidance=`` gives one.
     **sampler_options
         Its settings as keywords (``sampler="dpmpp-2m"``, ``steps=50``, ``guidance=2``,
         ...), which override `config`'s.
@@ -128,6 +142,11 @@ def evaluate(
     device : str or torch.device, optional
     progress : bool, optional
         Show tqdm progress bars on stderr.
+    n_faithfulness : int, optional
+        A pipeline only: "a <colour> <noun>" prompts to judge for prompt faithfulness
+        (:func:`~diffprob.evaluation.faithfulness.faithfulness_prompts`; default n, 0:
+        none). The report's ``faithfulness`` then holds the model, ``real`` (generator
+        sprites drawn to match each prompt) and ``noise`` rows.
 
     Returns
     -------
@@ -176,12 +195,19 @@ def evaluate(
     t_start = time.perf_counter()
     from diffprob.diffusion.samplers.config import SamplerConfig
 
+    guidance_given = config is not None or "guidance" in sampler_options
     config = SamplerConfig.from_options(config, **sampler_options)
     _check_arguments(n, pmf_bins, joint_bins, batch_size, n_reference, n_bootstrap, confidence)
+    n_faithfulness = n if n_faithfulness is None else n_faithfulness
+    if isinstance(n_faithfulness, bool) or not isinstance(n_faithfulness, (int, np.integer)):
+        raise ParameterError(f"n_faithfulness must be an integer >= 0, got {n_faithfulness!r}")
+    if n_faithfulness < 0:
+        raise ParameterError(f"n_faithfulness must be an integer >= 0, got {n_faithfulness}")
 
     # 1. The model, and the classifier that judges its samples.
-    net, schedule, class_names, source, ckpt_label = _resolve_model(model, device)
-    size = int(getattr(getattr(net, "config", None), "image_size", 16))
+    strategy = _resolve_model(model, device)
+    config = strategy.sampler_config(config, guidance_given)
+    class_names, source, size = strategy.class_names, strategy.data_source, strategy.image_size
     classifier, classifier_label = _resolve_classifier(classifier, class_names, size, device)
 
     # 2. Real sprites: the reference set, the "real" group and the training set.
@@ -192,18 +218,9 @@ def evaluate(
 
     # 3. The model's samples, the same number per class as every other set.
     gen_labels = np.repeat(np.arange(len(class_names)), counts)
+    draw = dict(config=config, batch_size=int(batch_size), device=device, progress=progress)
     t_sample = time.perf_counter()
-    gen_images = _sample_model(
-        net,
-        schedule,
-        gen_labels,
-        len(class_names),
-        config=config,
-        seed=seed,
-        batch_size=int(batch_size),
-        device=device,
-        progress=progress,
-    )
+    gen_images = strategy.sample(gen_labels, seed=seed, **draw)
     sample_seconds = time.perf_counter() - t_sample
 
     # 4. Every group beside its baselines, scored against the reference set.
@@ -216,16 +233,25 @@ def evaluate(
         images, labels, train[0], classifier, class_names, metrics, _stream(seed, STREAM_KID)
     )
 
-    # 5. The report.
+    # 5. A text-to-sprite model: "a <colour> <noun>" prompts, judged for faithfulness.
+    faithfulness, faithfulness_seconds = {}, 0.0
+    if strategy.kind == "txt2img" and n_faithfulness:
+        t_faith = time.perf_counter()
+        faithfulness = _faithfulness(
+            strategy, int(n_faithfulness), classifier, size, seed, metrics, draw
+        )
+        faithfulness_seconds = time.perf_counter() - t_faith
+
+    # 6. The report.
     settings = run_settings(
         n=n,
         counts=counts,
         config=config,
-        steps=_steps_used(config, schedule),
+        steps=_steps_used(config, strategy.schedule),
         seed=seed,
         n_reference=len(reference[0]),
         n_train=len(train[0]),
-        checkpoint=ckpt_label,
+        checkpoint=strategy.label,
         data_source=source,
         classifier=classifier,
         classifier_label=classifier_label,
@@ -233,9 +259,27 @@ def evaluate(
         metrics=metrics,
         device=device,
     )
-    timings = {"sampling_s": sample_seconds, "total_s": time.perf_counter() - t_start}
+    settings["model_kind"] = strategy.kind
+    if strategy.kind == "txt2img":
+        settings["prompts"] = {name: strategy.prompt(name) for name in class_names}
+        settings["n_faithfulness"] = int(n_faithfulness)
+    timings = {
+        "sampling_s": sample_seconds,
+        "sampling_s_per_image": sample_seconds / int(n),
+        "total_s": time.perf_counter() - t_start,
+    }
+    if faithfulness:
+        timings["faithfulness_s"] = faithfulness_seconds
     return EvaluationReport(
-        settings, tuple(class_names), overall, per_class, timings, intervals, images, labels
+        settings,
+        tuple(class_names),
+        overall,
+        per_class,
+        timings,
+        intervals,
+        images,
+        labels,
+        faithfulness=faithfulness,
     )
 
 
@@ -262,44 +306,7 @@ def _check_arguments(n, pmf_bins, joint_bins, batch_size, n_reference, n_bootstr
         raise ParameterError(f"batch_size must be >= 1, got {batch_size}")
 
 
-# -- 1. the model and the classifier -----------------------------------------------------------
-def _resolve_model(model, device):
-    """(model, schedule, class_names, data_source, checkpoint label)."""
-    from diffprob.diffusion.checkpoint import Checkpoint, default_checkpoint_path
-
-    if model is None or isinstance(model, (str, Path)):
-        path = default_checkpoint_path() if model is None else Path(model)
-        model = Checkpoint.load(path)
-        label = str(path)
-    else:
-        label = None
-    if isinstance(model, Checkpoint):
-        return (
-            model.build_model(ema=model.ema_state is not None, device=device),
-            model.build_schedule().to(device),
-            tuple(model.class_names),
-            model.data_source,
-            label or "<Checkpoint>",
-        )
-    from diffprob.diffusion.schedule import NoiseSchedule
-
-    if (
-        isinstance(model, (tuple, list))
-        and len(model) in (3, 4)
-        and callable(model[0])
-        and isinstance(model[1], NoiseSchedule)
-    ):
-        net, schedule, class_names = model[:3]
-        source = model[3] if len(model) == 4 else ""
-        if hasattr(net, "to"):
-            net = net.to(device)
-        return net, schedule.to(device), tuple(class_names), str(source), "<model>"
-    raise ParameterError(
-        "model must be a checkpoint path, a Checkpoint, or a tuple "
-        "(model, schedule, class_names[, data_source])"
-    )
-
-
+# -- 1. the model (diffprob.evaluation._models) and the classifier ---------------------------
 def _resolve_classifier(classifier, class_names, size, device):
     """(classifier on `device` in eval mode, its label), checked against the model."""
     from diffprob.evaluation.classifier import load_classifier
@@ -345,6 +352,7 @@ def _sample_model(
     device,
     progress,
 ):
+    """uint8 samples of a pixel U-Net, sample i of class ``labels[i]`` (one-hot context)."""
     import torch
 
     from diffprob.diffusion.model_range import from_model_range
@@ -412,3 +420,37 @@ def _groups(model, real, reference, train, size, seed):
         "reference": reference[1],
     }
     return images, labels
+
+
+# -- 5. prompt faithfulness -----------------------------------------------------------------------
+def _faithfulness(strategy, n, classifier, size, seed, metrics, draw) -> dict:
+    """``{"model", "real", "noise"}`` -> FaithfulnessResult on n "a <colour> <noun>" prompts."""
+    from diffprob.evaluation.baselines import pure_noise
+    from diffprob.evaluation.faithfulness import (
+        faithfulness_prompts,
+        matching_sprites,
+        prompt_faithfulness,
+    )
+
+    def stream(key: int) -> np.random.SeedSequence:
+        return np.random.SeedSequence([int(seed), _FAITHFULNESS_KEY, key])
+
+    pairs = faithfulness_prompts(n, seed=np.random.default_rng(stream(0)))
+    prompts = [p for p, _ in pairs]
+    sample_seed = int(stream(1).generate_state(1)[0])
+    images = {
+        "model": strategy.prompted(prompts, seed=sample_seed, **draw),
+        "real": matching_sprites(pairs, size=size, seed=int(stream(2).generate_state(1)[0])),
+        "noise": pure_noise(n, size, rng=np.random.default_rng(stream(3))),
+    }
+    return {
+        group: prompt_faithfulness(
+            im,
+            pairs,
+            classifier=classifier,
+            n_bootstrap=metrics.n_bootstrap,
+            confidence=metrics.confidence,
+            seed=np.random.default_rng(stream(4 + i)),
+        )
+        for i, (group, im) in enumerate(images.items())
+    }

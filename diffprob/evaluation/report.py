@@ -21,6 +21,7 @@ __all__ = [
     "METRICS",
     "table_rows",
     "run_settings",
+    "format_faithfulness",
 ]
 
 GROUPS = ("model", "real", "independent_pixel", "noise")
@@ -88,6 +89,11 @@ class EvaluationReport:
     images, labels : dict
         ``images[group]`` uint8 (n, H, W, 3) and ``labels[group]`` int64 (n,),
         including the ``"reference"`` set. Not part of :meth:`to_dict`.
+    faithfulness : dict
+        A text-to-sprite model only: ``{"model", "real", "noise"}`` ->
+        :class:`~diffprob.evaluation.faithfulness.FaithfulnessResult` on "a <colour>
+        <noun>" prompts (``real``: generator sprites drawn to match each prompt); empty
+        for a pixel model.
     """
 
     settings: dict
@@ -98,6 +104,7 @@ class EvaluationReport:
     intervals: dict = field(default_factory=dict)
     images: dict = field(default_factory=dict, repr=False)
     labels: dict = field(default_factory=dict, repr=False)
+    faithfulness: dict = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict:
         """Plain, JSON-serialisable dict (NaN becomes None; images are left out).
@@ -112,17 +119,21 @@ class EvaluationReport:
             }
             for group, row in self.overall.items()
         }
-        return to_jsonable(
-            {
-                "settings": self.settings,
-                "class_names": list(self.class_names),
-                "metrics": dict(METRICS),
-                "groups": {g: GROUP_NOTES.get(g, "") for g in GROUPS},
-                "overall": overall,
-                "per_class": self.per_class,
-                "timings": self.timings,
-            }
-        )
+        out = {
+            "settings": self.settings,
+            "class_names": list(self.class_names),
+            "metrics": dict(METRICS),
+            "groups": {g: GROUP_NOTES.get(g, "") for g in GROUPS},
+            "overall": overall,
+            "per_class": self.per_class,
+            "timings": self.timings,
+        }
+        if self.faithfulness:
+            from diffprob.evaluation.faithfulness import FAITHFULNESS_METRICS
+
+            out["faithfulness_metrics"] = dict(FAITHFULNESS_METRICS)
+            out["faithfulness"] = {g: r.to_dict() for g, r in self.faithfulness.items()}
+        return to_jsonable(out)
 
     def table(self, per_class: bool = True) -> str:
         """The headline metrics as a text table (one row per group).
@@ -142,12 +153,25 @@ class EvaluationReport:
             "",
         ]
         lines += _format_overall(self.overall, self.intervals, s)
+        if "sampling_s_per_image" in self.timings:
+            lines += ["", f"sampling: {_per_image(self.timings)} ({s.get('device')})"]
+        if self.faithfulness:
+            lines.append("")
+            lines += format_faithfulness(
+                {g: r.estimates for g, r in self.faithfulness.items()},
+                f'prompt faithfulness: {s.get("n_faithfulness")} "a <colour> <noun>" prompts '
+                f"(value ± half of its {s.get('confidence', 0.95):.0%} bootstrap interval)",
+            )
         if per_class:
             for name in self.class_names:
                 lines.append("")
                 lines += _format_block(f"class {name}", self.per_class[name])
         lines += ["", "Lower is better except accuracy."]
         lines += [f"{GROUP_LABELS[g]}: {note}" for g, note in GROUP_NOTES.items()]
+        if self.faithfulness:
+            lines.append(f"prompt faithfulness, {FAITHFULNESS_LABELS['real']}: {FAITHFULNESS_NOTE}")
+            prompts = ", ".join(f'"{p}"' for p in s.get("prompts", {}).values())
+            lines.append(f"the model's rows above were prompted with the class prompts {prompts}.")
         lines.append(
             f"FD and TV between finite samples are biased upward (FD by about tr(Sigma)/n): "
             f"compare them with the real row of the same n = {s.get('n')}, never across n."
@@ -194,6 +218,43 @@ def _format_overall(rows: dict, intervals: dict, settings: dict) -> list[str]:
         f"interval, {settings.get('n_bootstrap')} resamples of each group's images within classes)"
     ]
     return lines + table_rows(intervals)
+
+
+FAITHFULNESS_LABELS = {"model": "model", "real": "real (matching)", "noise": "noise"}
+FAITHFULNESS_NOTE = (
+    "generator sprites drawn to match each prompt, the ceiling a perfect model reaches "
+    "(about 1: what the judges get wrong on real sprites); noise is chance."
+)
+_FAITHFULNESS_ROWS = (
+    ("class_accuracy", "class"),
+    ("colour_accuracy", "colour"),
+    ("variant_accuracy", "variant"),
+    ("faithful", "all three"),
+)
+
+
+def format_faithfulness(estimates: dict, title: str) -> list[str]:
+    """The faithfulness block: one row per figure, one column per group.
+
+    `estimates` is ``{group: {metric: Estimate}}`` (e.g. ``{g: result.estimates}``).
+    """
+    groups = list(estimates)
+    lines = [title]
+    lines.append(
+        f"  {'accuracy':<10}" + "".join(f"{FAITHFULNESS_LABELS.get(g, g):>21}" for g in groups)
+    )
+    for key, label in _FAITHFULNESS_ROWS:
+        cells = []
+        for g in groups:
+            estimate = estimates[g].get(key)
+            cells.append(f"{'-' if estimate is None else estimate.format('{:.3f}'):>21}")
+        lines.append(f"  {label:<10}" + "".join(cells))
+    return lines
+
+
+def _per_image(timings: dict) -> str:
+    seconds = timings["sampling_s_per_image"]
+    return f"{seconds * 1000:.1f} ms per image" if seconds < 1 else f"{seconds:.2f} s per image"
 
 
 def table_rows(estimates: dict, fmt: str | None = None) -> list[str]:

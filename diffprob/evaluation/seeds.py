@@ -13,7 +13,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from diffprob.errors import ParameterError
-from diffprob.evaluation.report import GROUP_LABELS, GROUPS, METRICS, EvaluationReport, table_rows
+from diffprob.evaluation.report import (
+    GROUP_LABELS,
+    GROUPS,
+    METRICS,
+    EvaluationReport,
+    format_faithfulness,
+    table_rows,
+)
 from diffprob.evaluation.uncertainty import Estimate, seed_spread
 from diffprob.util.jsonable import to_jsonable
 
@@ -59,6 +66,18 @@ class SeedsReport:
             for g in GROUPS
         }
 
+    def faithfulness_summary(self) -> dict:
+        """``[group][metric]`` -> mean ± sd over seeds of the prompt-faithfulness figures
+        (a text-to-sprite model; empty otherwise)."""
+        first = self.reports[0].faithfulness
+        return {
+            g: {
+                m: seed_spread([r.faithfulness[g].estimates[m].value for r in self.reports])
+                for m in first[g].estimates
+            }
+            for g in first
+        }
+
     def ratios(self) -> dict:
         """``ratios[group][metric]``: the group's mean over seeds / the real row's mean."""
         summary = self.summary()
@@ -77,8 +96,16 @@ class SeedsReport:
         summary, ratios = self.summary(), self.ratios()
         settings = dict(self.reports[0].settings)
         settings.pop("seed", None)
+        faithfulness = {
+            g: {
+                **{m: e.value for m, e in row.items()},
+                **{f"{m}_sd": e.half_width for m, e in row.items()},
+            }
+            for g, row in self.faithfulness_summary().items()
+        }
         return to_jsonable(
             {
+                **({"faithfulness_mean": faithfulness} if faithfulness else {}),
                 "seeds": list(self.seeds),
                 "settings": settings,
                 "metrics": dict(METRICS),
@@ -113,6 +140,14 @@ class SeedsReport:
             {g: {m: Estimate(v, np.nan, np.nan) for m, v in ratios[g].items()} for g in GROUPS},
             fmt="{:.2f}",
         )
+        faithfulness = self.faithfulness_summary()
+        if faithfulness:
+            lines.append("")
+            lines += format_faithfulness(
+                faithfulness,
+                f'prompt faithfulness on {s.get("n_faithfulness")} "a <colour> <noun>" '
+                f"prompts, mean ± standard deviation over {len(self.seeds)} seeds",
+            )
         lines += ["", f"real = {GROUP_LABELS['real']}; lower is better except accuracy."]
         return "\n".join(lines)
 
@@ -126,7 +161,8 @@ def evaluate_seeds(model=None, *, seeds: Sequence[int] = (0, 1, 2), **kwargs) ->
     Parameters
     ----------
     model
-        As for :func:`~diffprob.evaluation.evaluate.evaluate` (loaded once).
+        As for :func:`~diffprob.evaluation.evaluate.evaluate` (loaded once; a pixel
+        checkpoint or a text-to-sprite pipeline).
     seeds : sequence of int
         Distinct seeds; each draws its own samples, held-out sets and baselines.
     **kwargs
@@ -136,8 +172,8 @@ def evaluate_seeds(model=None, *, seeds: Sequence[int] = (0, 1, 2), **kwargs) ->
     -------
     SeedsReport
     """
-    from diffprob.diffusion.checkpoint import Checkpoint, default_checkpoint_path
-    from diffprob.evaluation.evaluate import evaluate
+    from diffprob.diffusion.checkpoint import default_checkpoint_path
+    from diffprob.evaluation.evaluate import evaluate, load_model_file
 
     seeds = [int(s) for s in seeds]
     if not seeds or len(set(seeds)) != len(seeds):
@@ -145,6 +181,6 @@ def evaluate_seeds(model=None, *, seeds: Sequence[int] = (0, 1, 2), **kwargs) ->
     if "seed" in kwargs:
         raise ParameterError("give seeds=, not seed=, to evaluate_seeds")
     if model is None or isinstance(model, str) or hasattr(model, "__fspath__"):
-        model = Checkpoint.load(default_checkpoint_path() if model is None else model)
+        model = load_model_file(default_checkpoint_path() if model is None else model)
     reports: list[EvaluationReport] = [evaluate(model, seed=s, **kwargs) for s in seeds]
     return SeedsReport(seeds, reports)
