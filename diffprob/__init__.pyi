@@ -8,6 +8,7 @@ from . import (
     evaluation as evaluation,
     plot as plot,
     sprites as sprites,
+    stable_diffusion as stable_diffusion,
     stats as stats,
 )
 from .diffusion.checkpoint import (
@@ -116,6 +117,9 @@ from .evaluation.divergences import (
 from .evaluation.evaluate import (
     evaluate as evaluate,
 )
+from .evaluation.faithfulness import (
+    prompt_faithfulness as prompt_faithfulness,
+)
 from .evaluation.kernel_mmd import (
     kernel_distance as kernel_distance,
 )
@@ -148,6 +152,14 @@ from .plot.evaluation import (
     plot_eigenvalue_spectrum as plot_eigenvalue_spectrum,
     plot_evaluation_metrics as plot_evaluation_metrics,
 )
+from .sprites.attributes import (
+    SpriteAttributes as SpriteAttributes,
+    generate_sprites_with_attributes as generate_sprites_with_attributes,
+)
+from .sprites.captions import (
+    class_prompt as class_prompt,
+    parse_caption as parse_caption,
+)
 from .sprites.classes import (
     CLASSES as CLASSES,
 )
@@ -175,6 +187,10 @@ from .sprites.palettes import (
     class_colours as class_colours,
     class_palettes as class_palettes,
     palette_probabilities as palette_probabilities,
+)
+from .stable_diffusion.pipeline import (
+    Txt2ImgPipeline as Txt2ImgPipeline,
+    txt2img as txt2img,
 )
 from .stats.distributions import (
     QuantizedNoise as QuantizedNoise,

@@ -111,6 +111,14 @@ PUBLIC_NAMES = [
     "train_classifier",
     "variant_probabilities",
     "wasserstein1_distance",
+    # Stable Diffusion in miniature
+    "SpriteAttributes",
+    "Txt2ImgPipeline",
+    "class_prompt",
+    "generate_sprites_with_attributes",
+    "parse_caption",
+    "prompt_faithfulness",
+    "txt2img",
 ]
 
 # Frozen likewise: ``diffprob.plot.<name>``.
@@ -173,6 +181,9 @@ diffprob.add_gaussian_noise(image, 0, 0.01, rng=0)
 diffprob.quantized_noise_pmf(128, 0, 0.01)
 plot_channel_histograms(h); plot_joint_histogram(j)
 import diffprob.stats.io, diffprob.stats.colorspaces, diffprob.stats.example_image
+from diffprob.sprites.captions import captions_for
+from diffprob.sprites.attributes import generate_sprites_with_attributes
+captions_for(generate_sprites_with_attributes(5, seed=0)[2], seed=0)
 assert "torch" not in sys.modules, "the statistics half imported torch"
 """
 
