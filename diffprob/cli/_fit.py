@@ -50,7 +50,12 @@ def add_fit_arguments(parser: argparse.ArgumentParser, defaults, out_default: st
         metavar="N",
         help=f"write RUN_DIR/last.pt every N steps (default {d.checkpoint_every}; 0: end only)",
     )
-    run.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="cpu")
+    run.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda", "mps"),
+        default="auto",
+        help="where to train (auto: cuda > mps > cpu)",
+    )
     run.add_argument("--threads", type=positive_int, metavar="N", help="CPU threads for torch")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--json", action="store_true", help="print a JSON summary on stdout")

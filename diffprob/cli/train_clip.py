@@ -57,5 +57,5 @@ def run(args):
         f"{task.tokenizer.vocab_size} tokens)",
         f"data: fresh captioned generator sprites every step, batch {config.batch_size}; {length}",
     ]
-    run_fit(task, config, args, describe)
-    return 0
+    result = run_fit(task, config, args, describe)
+    return 130 if result.interrupted else 0

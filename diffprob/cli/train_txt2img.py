@@ -92,5 +92,5 @@ def run(args):
         pipeline.save(path)
         return [f"wrote {path} (the whole pipeline: diffprob txt2img --ckpt {path})"]
 
-    run_fit(task, config, args, describe, extra=save_pipeline)
-    return 0
+    result = run_fit(task, config, args, describe, extra=save_pipeline)
+    return 130 if result.interrupted else 0

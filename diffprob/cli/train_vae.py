@@ -72,5 +72,5 @@ def run(args):
         f"{args.recon_loss} reconstruction",
         f"data: fresh generator sprites every step, batch {config.batch_size}; {length}",
     ]
-    run_fit(task, config, args, describe)
-    return 0
+    result = run_fit(task, config, args, describe)
+    return 130 if result.interrupted else 0
