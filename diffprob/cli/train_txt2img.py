@@ -67,6 +67,7 @@ def run(args):
     from diffprob.diffusion.models.unet import count_parameters
     from diffprob.stable_diffusion.fit_config import TXT2IMG_FIT
     from diffprob.stable_diffusion.latent_training import LatentDiffusionTask
+    from diffprob.stable_diffusion.parts import load_part
     from diffprob.stable_diffusion.text_unet import get_config
 
     text_width = LatentDiffusionTask.from_part_files(args.vae, args.clip).unet_config.context_dim
@@ -87,7 +88,18 @@ def run(args):
 
     def save_pipeline(result):
         pipeline = task.pipeline(result.model.to("cpu"), args.guidance)
-        pipeline.metadata = {"fit": result.metadata, "vae": args.vae, "clip": args.clip}
+        # What the parts' own runs measured travels with the pipeline (not their loss curves).
+        parts = {
+            name: load_part(path, name)[2]
+            for name, path in (("vae", args.vae), ("clip", args.clip))
+        }
+        pipeline.metadata = {
+            "fit": result.metadata,
+            **{
+                name: {k: v for k, v in meta.items() if k != "loss_history"}
+                for name, meta in parts.items()
+            },
+        }
         path = Path(args.out) / "txt2img.pt"
         pipeline.save(path)
         return [f"wrote {path} (the whole pipeline: diffprob txt2img --ckpt {path})"]
