@@ -22,7 +22,7 @@ import numpy as np
 
 from diffprob.errors import ParameterError
 from diffprob.sprites.classes import CLASSES, VARIANTS, class_index
-from diffprob.sprites.palettes import SLOTS, colour_roles, slot_palette
+from diffprob.sprites.palettes import OUTLINE, SLOTS, colour_roles, slot_palette
 from diffprob.util.validation import check_image_batch
 
 __all__ = ["judge_colours", "judge_variants", "VARIANT_BANK_SIZE", "VARIANT_NEIGHBOURS"]
@@ -50,6 +50,16 @@ def _role_codes(class_name: str, role: str) -> tuple[tuple, np.ndarray]:
     palette = slot_palette(class_name, choice)  # (n_options, 1 + slots, 3)
     slots = [i + 1 for i, s in enumerate(SLOTS[class_name]) if s.partition(":")[0] == role]
     return names, _codes(palette[:, slots])
+
+
+def _inside_outline(codes: np.ndarray) -> np.ndarray:
+    """(n, H, W) bool: the pixels enclosed by each sprite's outline colour, or every pixel
+    of a sprite whose outline encloses none (a spell has no outline)."""
+    from scipy import ndimage
+
+    outline = codes == _codes(np.asarray(OUTLINE[0][1], dtype=np.uint8))
+    inside = np.stack([ndimage.binary_fill_holes(m) for m in outline]) & ~outline
+    return np.where(inside.any(axis=(1, 2))[:, None, None], inside, True)
 
 
 def _codes(rgb: np.ndarray) -> np.ndarray:
@@ -84,7 +94,10 @@ def judge_colours(images, class_name, role) -> tuple[list, np.ndarray]:
     Every pixel first moves to the nearest colour the class can contain (Chebyshev
     distance, :func:`~diffprob.sprites.ground_truth.snap_to_palette`): a model's pixel a
     few levels off a palette colour counts as that colour. Background, outline and the
-    other roles' colours are then simply not any option of `role`. On the generator's own
+    other roles' colours are then simply not any option of `role`. Only pixels inside the
+    sprite's closed outline count (all pixels of a sprite without one, as a spell): a
+    background a model greys (as strong guidance does) would otherwise snap to the pale
+    shades of some option, "vanilla" frosting for instance. On the generator's own
     sprites the rule is exact: no shade of one option equals a colour of another option
     or role of the class, and snapping leaves real pixels where they are.
 
@@ -109,8 +122,9 @@ def judge_colours(images, class_name, role) -> tuple[list, np.ndarray]:
         return [], np.zeros((0, len(names)), np.int64)
     snapped, _ = snap_to_palette(images, np.full(len(images), k))
     pixels = _codes(snapped.reshape(len(images), -1, 3))  # (n, P)
+    inside = _inside_outline(pixels.reshape(snapped.shape[:3])).reshape(len(images), -1)
     flat = codes.ravel()
-    hit = pixels[:, :, None] == flat[None, None, :]  # (n, P, options * shades)
+    hit = (pixels[:, :, None] == flat[None, None, :]) & inside[:, :, None]  # (n, P, shades)
     per_shade = hit.sum(axis=1).reshape(len(images), *codes.shape)
     counts = per_shade.sum(axis=2)
     best = counts.argmax(axis=1)
