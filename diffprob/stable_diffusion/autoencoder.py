@@ -26,7 +26,7 @@ deviation before diffusion (:func:`latent_scale_factor`; 0.18215 for its VAE).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -36,7 +36,12 @@ from torch import nn
 from diffprob.diffusion.model_range import from_model_range, to_model_range
 from diffprob.diffusion.rng import as_generator, randn
 from diffprob.errors import ParameterError
-from diffprob.util.validation import check_choice, check_image_batch
+from diffprob.util.validation import (
+    check_choice,
+    check_image_batch,
+    check_int_fields,
+    config_from_dict,
+)
 
 __all__ = [
     "VAEConfig",
@@ -98,15 +103,7 @@ class VAEConfig:
     def __post_init__(self):
         if self.image_size not in IMAGE_SIZES:
             raise ParameterError(f"image_size must be one of {IMAGE_SIZES}, got {self.image_size}")
-        for key, limit in FIELD_LIMITS.items():
-            value = getattr(self, key)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ParameterError(f"{key} must be an integer >= 1, got {value!r}")
-            if value > limit:
-                raise ParameterError(
-                    f"{key} must be at most {limit} "
-                    f"(diffprob.stable_diffusion.autoencoder.FIELD_LIMITS), got {value}"
-                )
+        check_int_fields(self, FIELD_LIMITS, "diffprob.stable_diffusion.autoencoder.FIELD_LIMITS")
 
     @property
     def latent_shape(self) -> tuple[int, int, int]:
@@ -120,12 +117,7 @@ class VAEConfig:
     @classmethod
     def from_dict(cls, data: dict) -> VAEConfig:
         """Rebuild a configuration from :meth:`to_dict` output; unknown keys are refused."""
-        if not isinstance(data, dict):
-            raise ParameterError(f"a VAE configuration must be a dict, got {type(data).__name__}")
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ParameterError(f"unknown VAE configuration keys: {sorted(unknown)}")
-        return cls(**data)
+        return config_from_dict(cls, data, "VAE")
 
 
 def gaussian_kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

@@ -14,12 +14,13 @@ than averages the 4x4 grid, so the vector keeps where on the sprite a colour is
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
 from diffprob.errors import ParameterError
+from diffprob.util.validation import check_int_fields, config_from_dict
 
 __all__ = ["ImageEncoderConfig", "ImageEncoder", "FIELD_LIMITS"]
 
@@ -52,15 +53,7 @@ class ImageEncoderConfig:
     image_size: int = 16
 
     def __post_init__(self):
-        for key, (low, high) in FIELD_LIMITS.items():
-            value = getattr(self, key)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise ParameterError(f"{key} must be an integer, got {value!r}")
-            if not low <= value <= high:
-                raise ParameterError(
-                    f"{key} must be in [{low}, {high}] "
-                    f"(diffprob.stable_diffusion.image_encoder.FIELD_LIMITS), got {value}"
-                )
+        check_int_fields(self, FIELD_LIMITS, "diffprob.stable_diffusion.image_encoder.FIELD_LIMITS")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -68,12 +61,7 @@ class ImageEncoderConfig:
     @classmethod
     def from_dict(cls, data: dict) -> ImageEncoderConfig:
         """Rebuild a configuration from :meth:`to_dict` output; unknown keys are refused."""
-        if not isinstance(data, dict):
-            raise ParameterError(f"an image encoder configuration must be a dict, got {data!r}")
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ParameterError(f"unknown image encoder configuration keys: {sorted(unknown)}")
-        return cls(**data)
+        return config_from_dict(cls, data, "image encoder")
 
 
 def _conv(c_in: int, c_out: int, stride: int) -> nn.Sequential:

@@ -20,12 +20,13 @@ context as the null caption of classifier-free guidance).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
 from diffprob.errors import ParameterError
+from diffprob.util.validation import check_int_fields, config_from_dict
 
 __all__ = ["TextEncoderConfig", "TextEncoder", "FIELD_LIMITS"]
 
@@ -86,15 +87,7 @@ class TextEncoderConfig:
     mlp_ratio: int = 4
 
     def __post_init__(self):
-        for key, (low, high) in FIELD_LIMITS.items():
-            value = getattr(self, key)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise ParameterError(f"{key} must be an integer, got {value!r}")
-            if not low <= value <= high:
-                raise ParameterError(
-                    f"{key} must be in [{low}, {high}] "
-                    f"(diffprob.stable_diffusion.text_encoder.FIELD_LIMITS), got {value}"
-                )
+        check_int_fields(self, FIELD_LIMITS, "diffprob.stable_diffusion.text_encoder.FIELD_LIMITS")
         if self.width % self.heads:
             raise ParameterError(f"width ({self.width}) must be a multiple of heads ({self.heads})")
 
@@ -104,12 +97,7 @@ class TextEncoderConfig:
     @classmethod
     def from_dict(cls, data: dict) -> TextEncoderConfig:
         """Rebuild a configuration from :meth:`to_dict` output; unknown keys are refused."""
-        if not isinstance(data, dict):
-            raise ParameterError(f"a text encoder configuration must be a dict, got {data!r}")
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ParameterError(f"unknown text encoder configuration keys: {sorted(unknown)}")
-        return cls(**data)
+        return config_from_dict(cls, data, "text encoder")
 
 
 class TextEncoder(nn.Module):

@@ -26,7 +26,7 @@ for which every cross-attention adds exactly 0.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +36,7 @@ from diffprob.diffusion.models.ddpm_unet import EmbeddedResBlock
 from diffprob.diffusion.models.unet import SinusoidalEmbedding, _norm
 from diffprob.errors import ParameterError
 from diffprob.stable_diffusion.cross_attention import SpatialTransformer, context_padding_mask
+from diffprob.util.validation import check_int_fields, config_from_dict
 
 __all__ = ["CONFIGS", "FIELD_LIMITS", "TextUNet", "TextUNetConfig", "get_config"]
 
@@ -101,15 +102,7 @@ class TextUNetConfig:
     def __post_init__(self):
         if not isinstance(self.name, str):
             raise ParameterError(f"name must be a string, got {self.name!r}")
-        for key, limit in FIELD_LIMITS.items():
-            value = getattr(self, key)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ParameterError(f"{key} must be an integer >= 1, got {value!r}")
-            if value > limit:
-                raise ParameterError(
-                    f"{key} must be at most {limit} "
-                    f"(diffprob.stable_diffusion.text_unet.FIELD_LIMITS), got {value}"
-                )
+        check_int_fields(self, FIELD_LIMITS, "diffprob.stable_diffusion.text_unet.FIELD_LIMITS")
         if self.image_size % 2:
             raise ParameterError(f"image_size must be even, got {self.image_size}")
         if self.width % self.heads or self.deep_width % self.heads:
@@ -129,12 +122,7 @@ class TextUNetConfig:
     @classmethod
     def from_dict(cls, data: dict) -> TextUNetConfig:
         """Rebuild a configuration from :meth:`to_dict` output; unknown keys are refused."""
-        if not isinstance(data, dict):
-            raise ParameterError(f"a text U-Net configuration is a dict, got {type(data).__name__}")
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ParameterError(f"unknown text U-Net configuration keys: {sorted(unknown)}")
-        return cls(**data)
+        return config_from_dict(cls, data, "text U-Net")
 
 
 CONFIGS: dict[str, TextUNetConfig] = {

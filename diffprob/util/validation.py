@@ -11,7 +11,13 @@ import numpy as np
 
 from diffprob.errors import DataError, ParameterError
 
-__all__ = ["describe_array", "check_image_batch", "check_choice"]
+__all__ = [
+    "describe_array",
+    "check_image_batch",
+    "check_choice",
+    "check_int_fields",
+    "config_from_dict",
+]
 
 
 def check_image_batch(
@@ -83,3 +89,61 @@ def describe_array(a) -> str:
     if isinstance(a, np.ndarray):
         return f"{a.dtype} array of shape {a.shape}"
     return type(a).__name__
+
+
+def check_int_fields(config, limits: dict, where: str) -> None:
+    """Check the integer fields of a configuration against their bounds, before any layer
+    is built (so a file asking for a huge network is one line, not an allocation).
+
+    `limits` maps a field to its upper bound (the field must be in [1, bound]) or to a
+    pair (low, high); `where` names the table in the message.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> check_int_fields(SimpleNamespace(width=8), {"width": 512}, "LIMITS")
+    >>> check_int_fields(SimpleNamespace(width=0), {"width": 512}, "LIMITS")
+    Traceback (most recent call last):
+    ...
+    diffprob.errors.ParameterError: width must be an integer >= 1, got 0
+    """
+    for key, limit in limits.items():
+        value = getattr(config, key)
+        is_int = isinstance(value, int) and not isinstance(value, bool)
+        if isinstance(limit, tuple):
+            low, high = limit
+            if not is_int:
+                raise ParameterError(f"{key} must be an integer, got {value!r}")
+            if not low <= value <= high:
+                raise ParameterError(f"{key} must be in [{low}, {high}] ({where}), got {value}")
+            continue
+        if not is_int or value < 1:
+            raise ParameterError(f"{key} must be an integer >= 1, got {value!r}")
+        if value > limit:
+            raise ParameterError(f"{key} must be at most {limit} ({where}), got {value}")
+
+
+def config_from_dict(cls, data, what: str):
+    """``cls(**data)`` for a configuration dataclass, refusing a non-dict and unknown keys.
+
+    Examples
+    --------
+    >>> from dataclasses import dataclass
+    >>> @dataclass
+    ... class Config:
+    ...     width: int = 8
+    >>> config_from_dict(Config, {"width": 4}, "toy")
+    Config(width=4)
+    >>> config_from_dict(Config, {"depth": 4}, "toy")
+    Traceback (most recent call last):
+    ...
+    diffprob.errors.ParameterError: unknown toy configuration keys: ['depth']
+    """
+    from dataclasses import fields
+
+    if not isinstance(data, dict):
+        raise ParameterError(f"a {what} configuration must be a dict, got {type(data).__name__}")
+    unknown = set(data) - {f.name for f in fields(cls)}
+    if unknown:
+        raise ParameterError(f"unknown {what} configuration keys: {sorted(unknown)}")
+    return cls(**data)

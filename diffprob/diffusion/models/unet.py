@@ -33,13 +33,13 @@ Differences from the course code (``bench/course_reference.py`` keeps it as it w
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 
 import torch
 from torch import nn
 
 from diffprob.errors import ParameterError
-from diffprob.util.validation import check_choice
+from diffprob.util.validation import check_choice, check_int_fields, config_from_dict
 
 __all__ = [
     "UNetConfig",
@@ -101,15 +101,7 @@ class UNetConfig:
     def __post_init__(self):
         if self.image_size not in IMAGE_SIZES:
             raise ParameterError(f"image_size must be one of {IMAGE_SIZES}, got {self.image_size}")
-        for key, limit in FIELD_LIMITS.items():
-            value = getattr(self, key)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ParameterError(f"{key} must be an integer >= 1, got {value!r}")
-            if value > limit:
-                raise ParameterError(
-                    f"{key} must be at most {limit} "
-                    f"(diffprob.diffusion.models.unet.FIELD_LIMITS), got {value}"
-                )
+        check_int_fields(self, FIELD_LIMITS, "diffprob.diffusion.models.unet.FIELD_LIMITS")
         check_choice("time_embedding", self.time_embedding, TIME_EMBEDDINGS)
         check_choice("architecture", self.architecture, ARCHITECTURES)
 
@@ -118,12 +110,8 @@ class UNetConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> UNetConfig:
-        """Rebuild a configuration from :meth:`to_dict` output."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ParameterError(f"unknown model configuration keys: {sorted(unknown)}")
-        return cls(**data)
+        """Rebuild a configuration from :meth:`to_dict` output; unknown keys are refused."""
+        return config_from_dict(cls, data, "model")
 
 
 CONFIGS: dict[str, UNetConfig] = {
