@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import math
-from pathlib import Path
 
 from ._common import (
     Outputs,
@@ -13,6 +12,12 @@ from ._common import (
     positive_int,
     print_json,
     sampler_config_from_args,
+)
+from ._grid_outputs import (
+    add_grid_output_arguments,
+    check_grid_pixels,
+    check_output_names,
+    sampler_description,
 )
 
 EPILOG = """\
@@ -25,8 +30,6 @@ examples:
   diffprob sample --inpaint sprite.png --mask mask.png --n 16 --resample 5 -o fixed.png
   diffprob sample --ckpt runs/try/model.pt --device cuda --json
 """
-
-IMAGE_SUFFIXES = (".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
 
 
 def register(subparsers):
@@ -85,38 +88,12 @@ def register(subparsers):
         action="store_false",
         help="do not clip the predicted x0 to [-1, 1] inside each step",
     )
-    add(
-        "-o",
-        "--output",
-        metavar="OUT",
-        default=None,
-        help="sample grid image to write (default: samples.png)",
-    )
-    add(
-        "--ncols",
-        type=positive_int,
-        default=None,
-        help="images per grid row (default: ceil(sqrt(n)), or K with --per-class)",
-    )
-    add(
-        "--scale",
-        type=positive_int,
-        default=4,
-        help="nearest-neighbour upscaling of the grid and GIF (default: 4)",
-    )
-    add("--gif", metavar="GIF", default=None, help="also write the denoising animation (.gif)")
-    add(
-        "--gif-every",
-        type=positive_int,
-        default=None,
-        metavar="K",
-        help="one GIF frame every K steps (default: about 40 frames in all)",
-    )
-    add(
-        "--npz",
-        metavar="NPZ",
-        default=None,
-        help="also write the samples as .npz: images (uint8 N,H,W,3), x (float32 "
+    add_grid_output_arguments(
+        add,
+        default_output="samples.png",
+        what="sample",
+        ncols_help="images per grid row (default: ceil(sqrt(n)), or K with --per-class)",
+        npz_help="also write the samples as .npz: images (uint8 N,H,W,3), x (float32 "
         "N,C,H,W in [-1, 1]), context, class_names, settings (JSON)",
     )
     add(
@@ -207,23 +184,13 @@ def _check_sizes(args) -> None:
 
 def _check_output_size(args, n: int, ncols: int, size: int, n_steps: int) -> None:
     """Refuse a grid (or GIF) above the pixel limit before sampling anything."""
-    from diffprob.errors import ParameterError
-    from diffprob.util.limits import MAX_BATCH, check_image_pixels, check_upper
+    from diffprob.util.limits import MAX_BATCH, check_upper
 
     if args.per_class is not None:
         check_upper("--per-class x classes", n, MAX_BATCH, "ask for fewer per class")
-    cell = size * args.scale + 1
-    grid = (math.ceil(n / ncols) * cell + 1, ncols * cell + 1)
-    what = f"the sample grid ({n} images, {ncols} per row, --scale {args.scale})"
-    check_image_pixels(grid, what, error=ParameterError)
-    if args.gif is not None:
-        every = args.gif_every or max(1, round(n_steps * (2 if args.inpaint else 1) / 40))
-        frames = n_steps * args.resample * (2 if args.inpaint else 1) // every + 2
-        check_image_pixels(
-            frames * grid[0] * grid[1],
-            f"the animation ({frames} frames of {grid[1]}x{grid[0]})",
-            error=ParameterError,
-        )
+    every = args.gif_every or max(1, round(n_steps * (2 if args.inpaint else 1) / 40))
+    frames = n_steps * args.resample * (2 if args.inpaint else 1) // every + 2
+    check_grid_pixels(args, n, ncols, size, frames, "the sample grid")
 
 
 def run(args) -> int:
@@ -256,22 +223,7 @@ def run(args) -> int:
     if args.per_class is not None and args.inpaint is not None:
         raise ParameterError("--per-class cannot be combined with --inpaint")
     device = resolve_device(args.device)
-    suffix = Path(args.output or "samples.png").suffix.lower()
-    if suffix not in IMAGE_SUFFIXES:
-        raise ParameterError(
-            f"-o must be a lossless image ({', '.join(IMAGE_SUFFIXES)}), got {args.output!r}"
-        )
-    wanted = {flag: value for flag, value in (("--gif", args.gif), ("--npz", args.npz)) if value}
-    for flag, value in wanted.items():
-        if Path(value).suffix.lower() != flag.replace("--", "."):
-            raise ParameterError(
-                f"{flag} must name a {flag.replace('--', '.')} file, got {value!r}"
-            )
-    names = [
-        Path(v).expanduser().resolve() for v in (args.output or "samples.png", *wanted.values())
-    ]
-    if len(set(names)) != len(names):
-        raise ParameterError("-o, --gif and --npz must name different files")
+    wanted = check_output_names(args, "samples.png")
 
     ckpt_path, ckpt, model, schedule = _load_checkpoint(args.ckpt, device)
     class_names = ckpt.class_names
@@ -388,13 +340,7 @@ def run(args) -> int:
         print_json(settings)
     else:
         what = f"context {context_desc!r}" if context_desc else "unconditional"
-        sampler = {
-            "ddim": f"DDIM {n_steps} steps, eta {config.eta:g}",
-            "ddpm": f"DDPM {n_steps} steps ({config.variance} variance)",
-            "dpmpp-2m": f"DPM-Solver++(2M) {n_steps} steps",
-        }[config.sampler] + (
-            "" if config.timestep_spacing == "uniform" else f", {config.timestep_spacing} spacing"
-        )
+        sampler = sampler_description(config, n_steps)
         verb = "inpainted" if args.inpaint else "sampled"
         print(
             f"{verb} {n} images in {seconds:.1f} s on {device}: {sampler}, {what}, "

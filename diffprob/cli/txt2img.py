@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import math
-from pathlib import Path
 
 from ._common import (
     Outputs,
@@ -12,6 +11,12 @@ from ._common import (
     positive_int,
     print_json,
     sampler_config_from_args,
+)
+from ._grid_outputs import (
+    add_grid_output_arguments,
+    check_grid_pixels,
+    check_output_names,
+    sampler_description,
 )
 
 EPILOG = """\
@@ -24,7 +29,6 @@ examples:
   diffprob txt2img "a chocolate cupcake" --ckpt runs/txt2img/txt2img.pt --json
 """
 
-IMAGE_SUFFIXES = (".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
 # The shared sampling options, with the help that is different for this verb.
 _HELP = {
     "--ckpt": "text-to-sprite pipeline file (default: the shipped data/checkpoints/txt2img.pt)",
@@ -64,38 +68,12 @@ def register(subparsers):
         default=None,
         help="random seed (default: a fresh one, printed so the run can be repeated)",
     )
-    add(
-        "-o",
-        "--output",
-        metavar="OUT",
-        default=None,
-        help="sprite grid image to write (default: txt2img.png)",
-    )
-    add(
-        "--ncols",
-        type=positive_int,
-        default=None,
-        help="sprites per grid row (default: ceil(sqrt(n)))",
-    )
-    add(
-        "--scale",
-        type=positive_int,
-        default=4,
-        help="nearest-neighbour upscaling of the grid and GIF (default: 4)",
-    )
-    add("--gif", metavar="GIF", default=None, help="also write the denoising animation (.gif)")
-    add(
-        "--gif-every",
-        type=positive_int,
-        default=None,
-        metavar="K",
-        help="one GIF frame every K steps (default: about 40 frames in all)",
-    )
-    add(
-        "--npz",
-        metavar="NPZ",
-        default=None,
-        help="also write the sprites as .npz: images (uint8 N,H,W,3), latents (float32 "
+    add_grid_output_arguments(
+        add,
+        default_output="txt2img.png",
+        what="sprite",
+        ncols_help="sprites per grid row (default: ceil(sqrt(n)))",
+        npz_help="also write the sprites as .npz: images (uint8 N,H,W,3), latents (float32 "
         "N,4,8,8), prompt, seed, settings (JSON)",
     )
     add(
@@ -119,21 +97,8 @@ def _check_sizes(args) -> None:
 
 def _check_output_size(args, n: int, ncols: int, size: int, n_steps: int) -> None:
     """Refuse a grid (or GIF) above the pixel limit before sampling anything."""
-    from diffprob.errors import ParameterError
-    from diffprob.util.limits import check_image_pixels
-
-    cell = size * args.scale + 1
-    grid = (math.ceil(n / ncols) * cell + 1, ncols * cell + 1)
-    what = f"the sprite grid ({n} sprites, {ncols} per row, --scale {args.scale})"
-    check_image_pixels(grid, what, error=ParameterError)
-    if args.gif is not None:
-        every = args.gif_every or max(1, round(n_steps / 40))
-        frames = n_steps // every + 2
-        check_image_pixels(
-            frames * grid[0] * grid[1],
-            f"the animation ({frames} frames of {grid[1]}x{grid[0]})",
-            error=ParameterError,
-        )
+    every = args.gif_every or max(1, round(n_steps / 40))
+    check_grid_pixels(args, n, ncols, size, n_steps // every + 2, "the sprite grid")
 
 
 def run(args) -> int:
@@ -145,7 +110,6 @@ def run(args) -> int:
     from diffprob.diffusion.device import resolve_device
     from diffprob.diffusion.samplers.config import SamplerConfig
     from diffprob.diffusion.samplers.factory import make_sampler
-    from diffprob.errors import ParameterError
     from diffprob.sprites.grid import make_grid
     from diffprob.stable_diffusion.pipeline import Txt2ImgPipeline, resolve_txt2img_path
     from diffprob.stats.io import save_image
@@ -154,22 +118,7 @@ def run(args) -> int:
     config = sampler_config_from_args(args, SamplerConfig(clip_x0=False))
     _check_sizes(args)
     device = resolve_device(args.device)
-    suffix = Path(args.output or "txt2img.png").suffix.lower()
-    if suffix not in IMAGE_SUFFIXES:
-        raise ParameterError(
-            f"-o must be a lossless image ({', '.join(IMAGE_SUFFIXES)}), got {args.output!r}"
-        )
-    wanted = {flag: value for flag, value in (("--gif", args.gif), ("--npz", args.npz)) if value}
-    for flag, value in wanted.items():
-        if Path(value).suffix.lower() != flag.replace("--", "."):
-            raise ParameterError(
-                f"{flag} must name a {flag.replace('--', '.')} file, got {value!r}"
-            )
-    names = [
-        Path(v).expanduser().resolve() for v in (args.output or "txt2img.png", *wanted.values())
-    ]
-    if len(set(names)) != len(names):
-        raise ParameterError("-o, --gif and --npz must name different files")
+    wanted = check_output_names(args, "txt2img.png")
 
     ckpt_path = resolve_txt2img_path(args.ckpt)
     pipe = Txt2ImgPipeline.load(ckpt_path, device)
@@ -241,13 +190,7 @@ def run(args) -> int:
     if args.json:
         print_json(settings)
     else:
-        sampler = {
-            "ddim": f"DDIM {n_steps} steps, eta {config.eta:g}",
-            "ddpm": f"DDPM {n_steps} steps ({config.variance} variance)",
-            "dpmpp-2m": f"DPM-Solver++(2M) {n_steps} steps",
-        }[config.sampler] + (
-            "" if config.timestep_spacing == "uniform" else f", {config.timestep_spacing} spacing"
-        )
+        sampler = sampler_description(config, n_steps)
         what = f"prompt {args.prompt!r}" if args.prompt.strip() else "unconditional"
         print(
             f"sampled {n} sprites in {seconds:.1f} s on {device}: {sampler}, {what}, "
