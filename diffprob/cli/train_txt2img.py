@@ -66,16 +66,24 @@ def run(args):
 
     from diffprob.diffusion.models.unet import count_parameters
     from diffprob.stable_diffusion.fit_config import TXT2IMG_FIT
-    from diffprob.stable_diffusion.latent_training import LatentDiffusionTask
+    from diffprob.stable_diffusion.latent_training import (
+        LatentDiffusionTask,
+        load_text_part,
+        load_vae_part,
+    )
     from diffprob.stable_diffusion.parts import load_part
     from diffprob.stable_diffusion.text_unet import get_config
 
-    text_width = LatentDiffusionTask.from_part_files(args.vae, args.clip).unet_config.context_dim
-    task = LatentDiffusionTask.from_part_files(
-        args.vae,
-        args.clip,
+    # Each part file is read once; the U-Net's context width is the text encoder's.
+    vae, scale = load_vae_part(args.vae)
+    text_encoder, tokenizer = load_text_part(args.clip)
+    task = LatentDiffusionTask(
+        vae,
+        text_encoder,
+        tokenizer,
+        latent_scale_factor=scale,
         schedule=args.prediction_type,
-        unet_config=get_config(args.config, context_dim=text_width),
+        unet_config=get_config(args.config, context_dim=text_encoder.config.width),
     )
     config = fit_config_from_args(args, TXT2IMG_FIT)
     length = f"{config.minutes:g} min" if config.minutes else f"{config.steps} steps"
