@@ -16,11 +16,11 @@ examples:
       --out runs/txt2img --resume                      # after Ctrl-C
   diffprob txt2img "a red potion" --ckpt runs/txt2img/txt2img.pt -o potions.png
 
-Each step draws fresh captioned sprites, encodes them with the frozen autoencoder (times
-its latent scale factor) and the frozen text encoder, drops 10 % of the captions (the
+Each step draws fresh captioned sprites, encodes them with the frozen autoencoder (standardised
+by its latent scaling) and the frozen text encoder, drops 10 % of the captions (the
 null caption that classifier-free guidance needs) and takes one step of the diffusion
 loss on the latents. RUN_DIR/txt2img.pt is the whole pipeline in one file (autoencoder,
-tokenizer, text encoder, U-Net, schedule, scale factor), what `diffprob txt2img --ckpt`
+tokenizer, text encoder, U-Net, schedule, latent scaling), what `diffprob txt2img --ckpt`
 and `diffprob evaluate --ckpt` read; RUN_DIR/model.pt is the U-Net alone.
 """
 
@@ -75,13 +75,13 @@ def run(args):
     from diffprob.stable_diffusion.text_unet import get_config
 
     # Each part file is read once; the U-Net's context width is the text encoder's.
-    vae, scale = load_vae_part(args.vae)
+    vae, scaling = load_vae_part(args.vae)
     text_encoder, tokenizer = load_text_part(args.clip)
     task = LatentDiffusionTask(
         vae,
         text_encoder,
         tokenizer,
-        latent_scale_factor=scale,
+        latent_scaling=scaling,
         schedule=args.prediction_type,
         unet_config=get_config(args.config, context_dim=text_encoder.config.width),
     )
@@ -89,8 +89,8 @@ def run(args):
     length = f"{config.minutes:g} min" if config.minutes else f"{config.steps} steps"
     describe = [
         f"text U-Net: {count_parameters(task.build_model()):,} parameters ({args.config}), "
-        f"{args.prediction_type}; latents {'x'.join(map(str, task.vae.config.latent_shape))} scaled by "
-        f"{task.latent_scale_factor:.4g}",
+        f"{args.prediction_type}; latents {'x'.join(map(str, task.vae.config.latent_shape))} "
+        f"{task.latent_scaling.describe()}",
         f"data: fresh captioned generator sprites every step, batch {config.batch_size}; {length}",
     ]
 

@@ -2,8 +2,8 @@
 
 1. **An autoencoder** (:mod:`~diffprob.stable_diffusion.autoencoder`): a small KL-regularised
    VAE maps a 16x16x3 sprite to an 8x8x4 latent and back. Diffusion then runs on the
-   latents, scaled by the latent scale factor (1 / their standard deviation, the number
-   that is 0.18215 for Stable Diffusion's VAE). :mod:`~diffprob.stable_diffusion.latent_statistics`
+   latents standardised per channel (:mod:`~diffprob.stable_diffusion.latent_scaling`;
+   Stable Diffusion's one global factor, its 0.18215, is measured beside it). :mod:`~diffprob.stable_diffusion.latent_statistics`
    measures the latents against N(0, 1) with the statistics half.
 2. **A text encoder trained CLIP-style** (:mod:`~diffprob.stable_diffusion.tokenizer`,
    :mod:`~diffprob.stable_diffusion.text_encoder`, :mod:`~diffprob.stable_diffusion.image_encoder`,

@@ -17,8 +17,10 @@ Diffusion starts from :math:`z_T \\sim \\mathcal{N}(0, I)` and its schedule assu
 of about unit variance. Stable Diffusion multiplies the latents by one global factor
 (:func:`~diffprob.stable_diffusion.autoencoder.latent_scale_factor`), so after scaling the
 latents' overall standard deviation is 1 by construction -- but a channel with a larger
-spread than the others stays larger, and a channel's mean is not moved at all. The KL
-weight is what keeps the channels alike: these are the numbers that check it.
+spread than the others stays larger, and a channel's mean is not moved at all: only the
+KL weight keeps the channels alike. A per-channel
+:class:`~diffprob.stable_diffusion.latent_scaling.LatentScaling` centres and scales each
+channel; on held-out sprites these are the numbers that check either.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import numpy as np
 from diffprob.errors import ParameterError
 from diffprob.evaluation.divergences import total_variation_distance
 from diffprob.stable_diffusion.autoencoder import SpriteVAE, decode_latents, encode_images
+from diffprob.stable_diffusion.latent_scaling import LatentScaling
 from diffprob.stats.distributions import gaussian_cdf, gaussian_pdf
 from diffprob.stats.histograms import channel_histograms
 from diffprob.util.validation import check_image_batch
@@ -53,8 +56,8 @@ class LatentStatistics:
 
     Attributes
     ----------
-    scale_factor : float
-        The factor the latents were multiplied by.
+    scaling : LatentScaling
+        How the latents were scaled.
     channel_mean, channel_std : ndarray, shape (C,)
         Per-channel mean and standard deviation of the scaled latents (N(0, 1): 0 and 1).
     kl_per_dim : ndarray, shape (C, h, w)
@@ -78,7 +81,7 @@ class LatentStatistics:
     n_images : int
     """
 
-    scale_factor: float
+    scaling: LatentScaling
     channel_mean: np.ndarray
     channel_std: np.ndarray
     kl_per_dim: np.ndarray
@@ -112,7 +115,7 @@ def _normal_bin_probabilities(edges: np.ndarray) -> np.ndarray:
 def latent_statistics(
     vae: SpriteVAE,
     images,
-    scale_factor: float,
+    scaling,
     *,
     sample: bool = True,
     seed: int = 0,
@@ -127,8 +130,9 @@ def latent_statistics(
     vae : SpriteVAE
     images : ndarray of uint8, shape (N, s, s, 3)
         Sprites the autoencoder was not trained on.
-    scale_factor : float
-        The model's latent scale factor (``1 / std`` of its training latents).
+    scaling : LatentScaling or float
+        The model's latent scaling; a number is one global factor (``1 / std`` of its
+        training latents, as Stable Diffusion's).
     sample : bool, optional
         Use posterior samples z ~ q(z | x) (as the scale factor was computed), or the
         posterior means.
@@ -151,9 +155,7 @@ def latent_statistics(
     >>> stats.kl_per_dim.shape, stats.density.shape, stats.tv_to_normal.shape
     ((4, 8, 8), (4, 8), (4,))
     """
-    scale_factor = float(scale_factor)
-    if not np.isfinite(scale_factor) or scale_factor <= 0:
-        raise ParameterError(f"scale_factor must be finite and > 0, got {scale_factor}")
+    scaling = LatentScaling.coerce(scaling, vae.config.latent_channels)
     if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
         raise ParameterError(f"bins must be an integer >= 1, got {bins!r}")
     if not (np.isfinite(limit) and limit > 0):
@@ -161,7 +163,7 @@ def latent_statistics(
     latents, posterior = encode_images(
         vae, images, generator=seed, sample=sample, batch_size=batch_size
     )
-    z = (latents.double() * scale_factor).numpy()  # (N, C, h, w)
+    z = scaling.apply(latents.double()).numpy()  # (N, C, h, w)
     per_channel = z.transpose(1, 0, 2, 3).reshape(z.shape[1], -1)  # (C, N h w)
     kl_per_dim = posterior.kl().double().mean(0).numpy()
 
@@ -178,7 +180,7 @@ def latent_statistics(
         tv[c] = total_variation_distance(p, normal_p)
     centres = 0.5 * (edges[:-1] + edges[1:])
     return LatentStatistics(
-        scale_factor=scale_factor,
+        scaling=scaling,
         channel_mean=per_channel.mean(axis=1),
         channel_std=per_channel.std(axis=1),
         kl_per_dim=kl_per_dim,

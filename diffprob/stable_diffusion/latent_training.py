@@ -22,7 +22,6 @@ The text encoder is CLIP's, trained beforehand and frozen, as in Stable Diffusio
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
@@ -39,6 +38,7 @@ from diffprob.sprites.attributes import generate_sprites_with_attributes
 from diffprob.sprites.captions import captions_for
 from diffprob.stable_diffusion.autoencoder import SpriteVAE
 from diffprob.stable_diffusion.fit import FitConfig, FitResult, FitTask, fit
+from diffprob.stable_diffusion.latent_scaling import LatentScaling
 from diffprob.stable_diffusion.text_encoder import TextEncoder
 from diffprob.stable_diffusion.text_unet import TextUNet, TextUNetConfig, get_config
 from diffprob.stable_diffusion.tokenizer import CaptionTokenizer
@@ -116,8 +116,9 @@ class LatentDiffusionTask(FitTask):
         The trained text tower (frozen likewise); its ``width`` is the U-Net's context width.
     tokenizer : CaptionTokenizer
         The text encoder's tokenizer.
-    latent_scale_factor : float
-        1 / std of the VAE's latents (stored with the VAE).
+    latent_scaling : LatentScaling or float
+        How the VAE's latents are standardised before diffusion (stored with the VAE:
+        :func:`load_vae_part`); a number is one global factor, as Stable Diffusion's.
     unet_config : TextUNetConfig, optional
         The network; default the ``"small"`` configuration with ``context_dim`` set to
         the text encoder's width.
@@ -136,7 +137,7 @@ class LatentDiffusionTask(FitTask):
     >>> tok = CaptionTokenizer.default()
     >>> text = TextEncoder(TextEncoderConfig(tok.vocab_size, tok.max_length, width=16, heads=2))
     >>> task = LatentDiffusionTask(SpriteVAE(VAEConfig(channels=8)), text, tok,
-    ...                            latent_scale_factor=1.0)
+    ...                            latent_scaling=1.0)
     >>> batch = task.batch(np.random.default_rng(0), 4)
     >>> tuple(batch["images"].shape), len(batch["captions"])
     ((4, 3, 16, 16), 4)
@@ -153,7 +154,7 @@ class LatentDiffusionTask(FitTask):
         text_encoder: TextEncoder,
         tokenizer: CaptionTokenizer,
         *,
-        latent_scale_factor: float,
+        latent_scaling: LatentScaling | float,
         unet_config: TextUNetConfig | None = None,
         schedule=None,
         caption_dropout: float = DEFAULT_CAPTION_DROPOUT,
@@ -168,11 +169,6 @@ class LatentDiffusionTask(FitTask):
         if not isinstance(tokenizer, CaptionTokenizer):
             raise ParameterError(
                 f"tokenizer must be a CaptionTokenizer, got {type(tokenizer).__name__}"
-            )
-        scale = float(latent_scale_factor)
-        if not (math.isfinite(scale) and scale > 0):
-            raise ParameterError(
-                f"latent_scale_factor must be finite and > 0, got {latent_scale_factor}"
             )
         for name, value in (("caption_dropout", caption_dropout), ("class_share", class_share)):
             if not (
@@ -198,7 +194,7 @@ class LatentDiffusionTask(FitTask):
         self.vae = _frozen(vae)
         self.text_encoder = _frozen(text_encoder)
         self.tokenizer = tokenizer
-        self.latent_scale_factor = scale
+        self.latent_scaling = LatentScaling.coerce(latent_scaling, vae.config.latent_channels)
         self.unet_config = unet_config
         self.schedule = _as_schedule(schedule)
         self.caption_dropout = float(caption_dropout)
@@ -208,13 +204,13 @@ class LatentDiffusionTask(FitTask):
     def from_part_files(cls, vae: str | os.PathLike, clip: str | os.PathLike, **kwargs):
         """The task on a trained autoencoder and CLIP pair, read from their part files.
 
-        `vae` is a ``"vae"`` part (its metadata holds the latent scale factor), `clip` a
+        `vae` is a ``"vae"`` part (its metadata holds the latent scaling), `clip` a
         ``"clip"`` part (its text tower and tokenizer are used); `kwargs` go to the
-        constructor (a ``latent_scale_factor`` there overrides the stored one).
+        constructor (a ``latent_scaling`` there overrides the stored one).
         """
-        vae_model, scale = load_vae_part(vae)
+        vae_model, scaling = load_vae_part(vae)
         text_encoder, tokenizer = load_text_part(clip)
-        kwargs.setdefault("latent_scale_factor", scale)
+        kwargs.setdefault("latent_scaling", scaling)
         return cls(vae_model, text_encoder, tokenizer, **kwargs)
 
     # -- FitTask ------------------------------------------------------------------------
@@ -246,7 +242,7 @@ class LatentDiffusionTask(FitTask):
         self.text_encoder.to(device)
         n = len(x)
         with torch.no_grad():
-            z0 = self.vae.encode(x).sample(generator) * self.latent_scale_factor
+            z0 = self.latent_scaling.apply(self.vae.encode(x).sample(generator))
             tokens, _ = self.text_encoder(batch["ids"], batch["mask"])
             drop = torch.rand(n, generator=generator, device=generator.device).to(device)
             drop = drop < self.caption_dropout
@@ -261,9 +257,9 @@ class LatentDiffusionTask(FitTask):
         return loss, {"dropped": float(drop.float().mean())}
 
     def finish(self, model: nn.Module) -> dict:
-        """The settings the U-Net is only right with: scale factor, schedule, dropout."""
+        """The settings the U-Net is only right with: latent scaling, schedule, dropout."""
         return {
-            "latent_scale_factor": self.latent_scale_factor,
+            "latent_scaling": self.latent_scaling.to_dict(),
             "prediction_type": self.schedule.config.prediction_type,
             "caption_dropout": self.caption_dropout,
             "class_share": self.class_share,
@@ -280,13 +276,14 @@ class LatentDiffusionTask(FitTask):
             tokenizer=self.tokenizer,
             unet=unet.eval(),
             schedule=self.schedule,
-            latent_scale_factor=self.latent_scale_factor,
+            latent_scaling=self.latent_scaling,
             guidance=DEFAULT_GUIDANCE if guidance is None else guidance,
         )
 
 
-def load_vae_part(path: str | os.PathLike) -> tuple[SpriteVAE, float]:
-    """The trained autoencoder (eval mode) and its latent scale factor from a ``"vae"`` part."""
+def load_vae_part(path: str | os.PathLike) -> tuple[SpriteVAE, LatentScaling]:
+    """The trained autoencoder (eval mode) and its latent scaling from a ``"vae"`` part:
+    the per-channel one it stores, or (in a part without) its global scale factor."""
     from diffprob.errors import CheckpointError
     from diffprob.stable_diffusion.autoencoder import VAEConfig
     from diffprob.stable_diffusion.parts import load_part
@@ -297,10 +294,14 @@ def load_vae_part(path: str | os.PathLike) -> tuple[SpriteVAE, float]:
         vae.load_state_dict(state)
     except (ParameterError, RuntimeError, TypeError) as exc:
         raise CheckpointError(f"{str(path)!r}: the weights do not fit the VAE ({exc})") from None
-    scale = metadata.get("latent_scale_factor")
-    if not isinstance(scale, (int, float)) or not scale > 0:
-        raise CheckpointError(f"{str(path)!r} holds no latent_scale_factor")
-    return vae.eval(), float(scale)
+    stored = metadata.get("latent_scaling", metadata.get("latent_scale_factor"))
+    if stored is None:
+        raise CheckpointError(f"{str(path)!r} holds no latent scaling")
+    try:
+        scaling = LatentScaling.coerce(stored, vae.config.latent_channels)
+    except ParameterError as exc:
+        raise CheckpointError(f"{str(path)!r}: {exc}") from None
+    return vae.eval(), scaling
 
 
 def load_text_part(path: str | os.PathLike) -> tuple[TextEncoder, CaptionTokenizer]:

@@ -6,7 +6,7 @@ diffusers' pipelines are::
     prompt -> tokenizer -> ids, mask -> text encoder -> tokens tau(y)   (B, L, D)
     z_T ~ N(0, I) (B, 4, 8, 8) -> sampler steps with the text U-Net,
         eps~ = (1 + w) eps(z_t, tau(y)) - w eps(z_t, 0)        (classifier-free guidance)
-    -> z_0 / latent_scale_factor -> VAE decoder -> sprites (B, 3, 16, 16) -> uint8
+    -> z_0 / scale + shift (latent_scaling) -> VAE decoder -> sprites (B, 3, 16, 16) -> uint8
 
 The reverse process is the pixel model's own loop, :func:`~diffprob.diffusion.sampling.sample`,
 with its samplers and :func:`~diffprob.diffusion.guidance.guided_eps`, less the final clamp
@@ -17,14 +17,13 @@ after scaling). For the same reason the predicted z_0 is never clipped inside a 
 An empty prompt is the null caption (an all-zero context): the unconditional model.
 
 The pipeline is one file (:meth:`Txt2ImgPipeline.save`): every part's configuration and
-weights, the tokenizer's vocabulary, the schedule, the latent scale factor and the default
+weights, the tokenizer's vocabulary, the schedule, the latent scaling and the default
 guidance, as plain dicts and tensors that ``torch.load(weights_only=True)`` reads.
 """
 
 from __future__ import annotations
 
 import functools
-import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from diffprob.diffusion.sampling import SampleResult, sample
 from diffprob.diffusion.schedule import NoiseSchedule
 from diffprob.errors import CheckpointError, DataError, DiffprobError, ParameterError
 from diffprob.stable_diffusion.autoencoder import SpriteVAE, VAEConfig
+from diffprob.stable_diffusion.latent_scaling import LatentScaling
 from diffprob.stable_diffusion.text_encoder import TextEncoder, TextEncoderConfig
 from diffprob.stable_diffusion.text_unet import TextUNet, TextUNetConfig
 from diffprob.stable_diffusion.tokenizer import CaptionTokenizer
@@ -175,8 +175,10 @@ class Txt2ImgPipeline:
         Its ``context_dim`` is the text encoder's width, its latent shape the VAE's.
     schedule : NoiseSchedule
         The schedule the U-Net was trained with.
-    latent_scale_factor : float
-        Latents are multiplied by it before diffusion and divided by it before decoding.
+    latent_scaling : LatentScaling or float
+        How the autoencoder's latents were standardised for the U-Net
+        (:class:`~diffprob.stable_diffusion.latent_scaling.LatentScaling`); undone before
+        decoding. A number is Stable Diffusion's one global factor.
     guidance : float
         Default classifier-free guidance weight w.
     metadata : dict
@@ -198,7 +200,7 @@ class Txt2ImgPipeline:
     tokenizer: CaptionTokenizer
     unet: TextUNet
     schedule: NoiseSchedule
-    latent_scale_factor: float
+    latent_scaling: LatentScaling | float
     guidance: float = DEFAULT_GUIDANCE
     metadata: dict = field(default_factory=dict)
 
@@ -214,14 +216,9 @@ class Txt2ImgPipeline:
                 raise ParameterError(
                     f"{name} must be a {kind.__name__}, got {type(getattr(self, name)).__name__}"
                 )
-        scale = self.latent_scale_factor
-        if (
-            isinstance(scale, bool)
-            or not isinstance(scale, (int, float))
-            or not (math.isfinite(scale) and scale > 0)
-        ):
-            raise ParameterError(f"latent_scale_factor must be finite and > 0, got {scale!r}")
-        self.latent_scale_factor = float(scale)
+        self.latent_scaling = LatentScaling.coerce(
+            self.latent_scaling, self.vae.config.latent_channels
+        )
         self.guidance = check_guidance(self.guidance)
         text, unet, tok = self.text_encoder.config, self.unet.config, self.tokenizer
         latent = self.vae.config.latent_shape
@@ -267,7 +264,7 @@ class Txt2ImgPipeline:
             )
             unet = TextUNet(get_config("tiny", context_dim=16))
         kwargs.setdefault("schedule", NoiseSchedule(50))
-        kwargs.setdefault("latent_scale_factor", 1.0)
+        kwargs.setdefault("latent_scaling", 1.0)
         return cls(vae, text, tokenizer, unet, **kwargs)
 
     @property
@@ -309,7 +306,7 @@ class Txt2ImgPipeline:
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Scaled latents (B, 4, 8, 8) to sprites (B, 3, 16, 16) in [-1, 1], on the CPU."""
-        z = latents.to(self.device) / self.latent_scale_factor
+        z = self.latent_scaling.invert(latents.to(self.device))
         return self.vae.decode(z).clamp(-1, 1).cpu()
 
     def sampler_config(self, config: SamplerConfig | None = None, guidance=None) -> SamplerConfig:
@@ -404,7 +401,7 @@ class Txt2ImgPipeline:
         data.update(
             tokenizer=self.tokenizer.to_dict(),
             schedule=self.schedule.config.to_dict(),
-            latent_scale_factor=self.latent_scale_factor,
+            latent_scaling=self.latent_scaling.to_dict(),
             guidance=self.guidance,
             metadata=to_jsonable(self.metadata),
         )
@@ -464,7 +461,8 @@ class Txt2ImgPipeline:
             return cls(
                 tokenizer=tokenizer,
                 schedule=NoiseSchedule.from_config(schedule),
-                latent_scale_factor=data.get("latent_scale_factor"),
+                # files written before per-channel scaling hold one global factor
+                latent_scaling=data.get("latent_scaling", data.get("latent_scale_factor")),
                 guidance=data.get("guidance", DEFAULT_GUIDANCE),
                 metadata=metadata,
                 **parts,

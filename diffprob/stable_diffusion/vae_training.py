@@ -4,7 +4,9 @@
 fresh :class:`~diffprob.stable_diffusion.autoencoder.SpriteVAE`, fresh generator sprites
 every step (so the autoencoder never sees the same sprite twice and cannot overfit),
 the loss :func:`~diffprob.stable_diffusion.autoencoder.vae_loss`, and, at the end, the
-latent scale factor measured on sprites it was not trained on.
+latent scaling measured on sprites it was not trained on: Stable Diffusion's one global
+factor, and the per-channel standardisation
+(:class:`~diffprob.stable_diffusion.latent_scaling.LatentScaling`) the diffusion uses.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from diffprob.stable_diffusion.fit_config import (
     DEFAULT_RECONSTRUCTION_LOSS,
     VAE_FIT,
 )
+from diffprob.stable_diffusion.latent_scaling import LatentScaling
 from diffprob.util.validation import check_choice
 
 __all__ = [
@@ -114,8 +117,10 @@ class VAETask(FitTask):
     def finish(self, model: nn.Module) -> dict:
         """Encode :data:`SCALE_N` held-out sprites (sampled z, as ``scale_by_std``).
 
-        Returns ``{"latent_scale_factor": 1 / std, "latent_std": std, "kl_weight": ...,
-        "recon_loss": ...}``.
+        Returns ``{"latent_scale_factor": 1 / std, "latent_std": std, "latent_scaling":
+        {"shift": [...], "scale": [...]}, "kl_weight": ..., "recon_loss": ...}``: Stable
+        Diffusion's global factor (for comparison) and the per-channel standardisation
+        the latent diffusion uses.
         """
         images, _ = generate_sprites(self.scale_n, size=self.vae_config.image_size, seed=SCALE_SEED)
         latents, _ = encode_images(model, images, generator=SCALE_SEED)
@@ -123,6 +128,7 @@ class VAETask(FitTask):
         return {
             "latent_scale_factor": scale,
             "latent_std": 1.0 / scale,
+            "latent_scaling": LatentScaling.from_latents(latents).to_dict(),
             "kl_weight": self.kl_weight,
             "recon_loss": self.recon_loss,
         }
@@ -142,8 +148,9 @@ def train_vae(
 ) -> FitResult:
     """Train a sprite autoencoder: :func:`~diffprob.stable_diffusion.fit.fit` of a :class:`VAETask`.
 
-    The result's ``metadata["latent_scale_factor"]`` is the factor to multiply the
-    latents by before diffusion (and ``out/model.pt`` stores it).
+    The result's ``metadata["latent_scaling"]`` standardises the latents per channel
+    before diffusion, ``metadata["latent_scale_factor"]`` is Stable Diffusion's global
+    factor for comparison (``out/model.pt`` stores both).
 
     Parameters
     ----------

@@ -36,8 +36,10 @@ def test_txt2img_trains_into_a_pipeline_that_samples(parts, tmp_path, capsys):
     argv += ["--clip", str(parts / "clip" / "model.pt"), "--config", "tiny", "--steps", "2"]
     assert main([*argv, "--batch-size", "4", *QUIET, "--out", str(out), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["steps"] == 2 and summary["latent_scale_factor"] > 0
+    _, _, vae_meta = load_part(parts / "vae" / "model.pt", "vae")
+    assert summary["steps"] == 2 and summary["latent_scaling"] == vae_meta["latent_scaling"]
     pipeline = Txt2ImgPipeline.load(out / "txt2img.pt")
+    assert pipeline.latent_scaling.to_dict() == vae_meta["latent_scaling"]
     assert pipeline.unet.config.name == "tiny"
     assert (
         main(

@@ -20,6 +20,7 @@ from diffprob.stable_diffusion.autoencoder import (
     vae_loss,
 )
 from diffprob.stable_diffusion.fit import FitConfig
+from diffprob.stable_diffusion.latent_scaling import LatentScaling
 from diffprob.stable_diffusion.vae_training import VAETask, train_vae
 
 TINY = VAEConfig(channels=4)
@@ -236,5 +237,9 @@ def test_train_vae_stores_the_scale_factor(tmp_path):
     config, state, metadata = load_part(tmp_path / "run" / "model.pt", "vae")
     assert VAEConfig.from_dict(config) == TINY
     assert metadata["latent_scale_factor"] == pytest.approx(scale)
+    # the per-channel standardisation the diffusion uses, measured on the same latents
+    scaling = LatentScaling.from_dict(metadata["latent_scaling"])
+    assert scaling.channels == TINY.latent_channels and not scaling.is_global
+    assert min(scaling.scale) <= scale <= max(scaling.scale)  # the pooled std lies between
     vae = SpriteVAE(VAEConfig.from_dict(config))
     vae.load_state_dict(state)

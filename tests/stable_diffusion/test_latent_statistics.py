@@ -9,6 +9,7 @@ from diffprob.errors import ParameterError
 from diffprob.evaluation.divergences import total_variation_distance
 from diffprob.sprites.generator import generate_sprites
 from diffprob.stable_diffusion.autoencoder import SpriteVAE, VAEConfig
+from diffprob.stable_diffusion.latent_scaling import LatentScaling
 from diffprob.stable_diffusion.latent_statistics import (
     colour_tv,
     latent_statistics,
@@ -60,6 +61,18 @@ def test_latents_of_a_known_posterior():
     assert stats.n_images == 200 and stats.summary()["z1"]["mean"] == pytest.approx(1.0, abs=0.05)
 
 
+def test_per_channel_scaling_standardises_a_known_posterior():
+    # channel c: z ~ N(m_c, v_c); (z - m_c) / sqrt(v_c) ~ N(0, 1) in every channel
+    mean, var = [0.0, 0.5, 0.0, -0.25], [0.25, 0.25, 1.0, 0.04]
+    vae = known_vae(mean, np.log(var).tolist())
+    images, _ = generate_sprites(200, seed=0)
+    scaling = LatentScaling(tuple(mean), tuple(1 / np.sqrt(var)))
+    stats = latent_statistics(vae, images, scaling, seed=0)
+    np.testing.assert_allclose(stats.channel_mean, 0, atol=0.03)
+    np.testing.assert_allclose(stats.channel_std, 1, rtol=0.03)
+    assert (stats.tv_to_normal < 0.03).all() and stats.scaling == scaling
+
+
 def test_posterior_means_and_seeds():
     vae = known_vae([0.3, 0.3, 0.3, 0.3], [0.0] * 4)
     images, _ = generate_sprites(4, seed=0)
@@ -76,9 +89,9 @@ def test_posterior_means_and_seeds():
 def test_bad_arguments():
     vae = known_vae([0.0] * 4, [0.0] * 4)
     images, _ = generate_sprites(2, seed=0)
-    for kwargs in ({"scale_factor": 0.0}, {"scale_factor": float("nan")}):
+    for scaling in (0.0, float("nan"), LatentScaling((0.0,), (1.0,))):
         with pytest.raises(ParameterError):
-            latent_statistics(vae, images, **kwargs)
+            latent_statistics(vae, images, scaling)
     with pytest.raises(ParameterError):
         latent_statistics(vae, images, 1.0, bins=0)
     with pytest.raises(ParameterError):

@@ -8,6 +8,7 @@ from diffprob.diffusion.samplers.config import SamplerConfig
 from diffprob.errors import ParameterError
 from diffprob.stable_diffusion.autoencoder import SpriteVAE, VAEConfig
 from diffprob.stable_diffusion.fit import FitConfig, fit
+from diffprob.stable_diffusion.latent_scaling import LatentScaling
 from diffprob.stable_diffusion.latent_training import (
     LatentDiffusionTask,
     latent_schedule,
@@ -44,7 +45,7 @@ def parts(seed=0):
 
 def rms_scale(vae) -> float:
     """1 / RMS of the posterior samples: the scale that makes E[z^2] = 1."""
-    task = LatentDiffusionTask(*parts(), latent_scale_factor=1.0, unet_config=get_config("tiny"))
+    task = LatentDiffusionTask(*parts(), latent_scaling=1.0, unet_config=get_config("tiny"))
     x = task.batch(np.random.default_rng(99), 256)["images"]
     with torch.no_grad():
         z = vae.encode(x).sample(0)
@@ -60,7 +61,7 @@ def test_a_zero_prediction_scores_the_targets_second_moment_one(prediction):
         vae,
         text,
         tok,
-        latent_scale_factor=rms_scale(vae),
+        latent_scaling=rms_scale(vae),
         unet_config=get_config("tiny"),
         schedule=prediction,
     )
@@ -73,7 +74,7 @@ def test_a_zero_prediction_scores_the_targets_second_moment_one(prediction):
 def test_caption_dropout_zeroes_whole_contexts():
     vae, text, tok = parts()
     batch = LatentDiffusionTask(
-        vae, text, tok, latent_scale_factor=1.0, unet_config=get_config("tiny")
+        vae, text, tok, latent_scaling=1.0, unet_config=get_config("tiny")
     ).batch(np.random.default_rng(1), 64)
     for dropout, expected in ((1.0, 0), (0.0, 64)):
         spy = Spy()
@@ -81,7 +82,7 @@ def test_caption_dropout_zeroes_whole_contexts():
             vae,
             text,
             tok,
-            latent_scale_factor=1.0,
+            latent_scaling=1.0,
             unet_config=get_config("tiny"),
             caption_dropout=dropout,
         )
@@ -92,15 +93,15 @@ def test_caption_dropout_zeroes_whole_contexts():
         assert x.shape == (64, 4, 8, 8) and context.shape == (64, tok.max_length, 16)
         assert float(t.min()) > 0 and float(t.max()) <= 1  # t / T with t in 1..T
     spy = Spy()
-    LatentDiffusionTask(
-        vae, text, tok, latent_scale_factor=1.0, unet_config=get_config("tiny")
-    ).loss(spy, batch, torch.Generator().manual_seed(0))
+    LatentDiffusionTask(vae, text, tok, latent_scaling=1.0, unet_config=get_config("tiny")).loss(
+        spy, batch, torch.Generator().manual_seed(0)
+    )
     kept = int((spy.calls[0][2].abs().sum((1, 2)) > 0).sum())
     assert 40 <= kept <= 64  # about 10 % dropped
 
 
 def test_batches_are_fresh_and_reproducible():
-    task = LatentDiffusionTask(*parts(), latent_scale_factor=1.0, unet_config=get_config("tiny"))
+    task = LatentDiffusionTask(*parts(), latent_scaling=1.0, unet_config=get_config("tiny"))
     a = task.batch(np.random.default_rng([0, 5]), 8)
     b = task.batch(np.random.default_rng([0, 5]), 8)
     c = task.batch(np.random.default_rng([0, 6]), 8)
@@ -115,25 +116,25 @@ def test_the_parts_must_fit_the_unet():
         ParameterError, match="context_dim is 32 but the VAE and text encoder need 16"
     ):
         LatentDiffusionTask(
-            vae, text, tok, latent_scale_factor=1.0, unet_config=get_config("tiny", context_dim=32)
+            vae, text, tok, latent_scaling=1.0, unet_config=get_config("tiny", context_dim=32)
         )
-    with pytest.raises(ParameterError, match="latent_scale_factor"):
-        LatentDiffusionTask(vae, text, tok, latent_scale_factor=0)
+    with pytest.raises(ParameterError, match="every scale must be > 0"):
+        LatentDiffusionTask(vae, text, tok, latent_scaling=0)
+    with pytest.raises(ParameterError, match="is for 3 channel\\(s\\), the latents have 4"):
+        LatentDiffusionTask(vae, text, tok, latent_scaling=LatentScaling((0,) * 3, (1,) * 3))
     with pytest.raises(ParameterError, match="caption_dropout"):
-        LatentDiffusionTask(vae, text, tok, latent_scale_factor=1.0, caption_dropout=2)
+        LatentDiffusionTask(vae, text, tok, latent_scaling=1.0, caption_dropout=2)
     assert latent_schedule("epsilon").config.zero_terminal_snr is False
 
 
 def test_fit_trains_only_the_unet_and_the_pipeline_samples():
     vae, text, tok = parts()
     before = {k: v.clone() for k, v in vae.state_dict().items()}
-    task = LatentDiffusionTask(
-        vae, text, tok, latent_scale_factor=2.0, unet_config=get_config("tiny")
-    )
+    task = LatentDiffusionTask(vae, text, tok, latent_scaling=2.0, unet_config=get_config("tiny"))
     result = fit(task, FitConfig(steps=3, batch_size=8, warmup_steps=0), progress=False)
     assert result.steps == 3 and np.isfinite(result.history[-1]["loss"])
     assert all(torch.equal(before[k], v) for k, v in vae.state_dict().items())
-    assert result.metadata["latent_scale_factor"] == 2.0
+    assert result.metadata["latent_scaling"] == {"shift": [0.0] * 4, "scale": [2.0] * 4}
     pipe = task.pipeline(result.model, guidance=1.5)
     out = pipe("a red potion", 2, generator=0, config=None)
     assert out.images.shape == (2, 16, 16, 3) and out.info["guidance"] == 1.5
@@ -173,7 +174,8 @@ def test_train_txt2img_from_part_files_writes_the_pipeline(tmp_path):
     )
     assert (out / "model.pt").is_file() and (out / "txt2img.pt").is_file()
     loaded = Txt2ImgPipeline.load(out / "txt2img.pt")
-    assert loaded.latent_scale_factor == 1.5
+    # a part with only Stable Diffusion's global factor: that factor for every channel
+    assert loaded.latent_scaling == LatentScaling.global_factor(1.5, 4)
     assert torch.equal(
         loaded.text_encoder.token_embedding.weight, clip.text_encoder.token_embedding.weight
     )

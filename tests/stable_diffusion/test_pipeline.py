@@ -100,7 +100,7 @@ def test_save_load_round_trip(pipe, saved):
     loaded = Txt2ImgPipeline.load(saved)
     assert loaded.tokenizer == pipe.tokenizer
     assert loaded.schedule.config == pipe.schedule.config
-    assert loaded.latent_scale_factor == pipe.latent_scale_factor
+    assert loaded.latent_scaling == pipe.latent_scaling
     assert loaded.guidance == pipe.guidance
     for name in ("vae", "text_encoder", "unet"):
         assert getattr(loaded, name).config == getattr(pipe, name).config
@@ -151,7 +151,19 @@ def test_missing_and_malformed_files_are_refused_in_one_line(pipe, tmp_path):
         {**good, "unet": {**good["unet"], "config": {**good["unet"]["config"], "width": 10**6}}},
         "invalid unet configuration: width must be at most",
     )
-    check({**good, "latent_scale_factor": -1.0}, "latent_scale_factor must be finite and > 0")
+    check(
+        {**good, "latent_scaling": {"shift": [0.0] * 4, "scale": [-1.0] * 4}},
+        "every scale must be > 0",
+    )
+    check(
+        {**good, "latent_scaling": {"shift": [0.0], "scale": [1.0]}},
+        "is for 1 channel\\(s\\), the latents have 4",
+    )
+    old = {k: v for k, v in good.items() if k != "latent_scaling"}  # one global factor
+    assert (
+        Txt2ImgPipeline.from_dict({**old, "latent_scale_factor": 2.0}).latent_scaling.scale
+        == (2.0,) * 4
+    )
     check({**good, "tokenizer": {"vocabulary": []}}, "is malformed: a tokenizer dict has the keys")
     check({**good, "schedule": {"num_timesteps": 0}}, "num_timesteps must be")
     nan = {k: v.clone() for k, v in good["vae"]["state_dict"].items()}
