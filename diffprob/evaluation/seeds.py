@@ -24,7 +24,7 @@ from diffprob.evaluation.report import (
 from diffprob.evaluation.uncertainty import Estimate, seed_spread
 from diffprob.util.jsonable import to_jsonable
 
-__all__ = ["SeedsReport", "evaluate_seeds", "parse_seeds"]
+__all__ = ["SeedsReport", "evaluate_seeds", "parse_seeds", "ratio_to_real"]
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -79,15 +79,11 @@ class SeedsReport:
         }
 
     def ratios(self) -> dict:
-        """``ratios[group][metric]``: the group's mean over seeds / the real row's mean."""
+        """``ratios[group][metric]``: the group's mean over seeds / the real row's mean
+        (:func:`ratio_to_real`; NaN where the real row is not clearly above 0)."""
         summary = self.summary()
         return {
-            g: {
-                m: summary[g][m].value / summary["real"][m].value
-                if summary["real"][m].value
-                else float("nan")
-                for m in METRICS
-            }
+            g: {m: ratio_to_real(summary[g][m].value, summary["real"][m]) for m in METRICS}
             for g in GROUPS
         }
 
@@ -136,6 +132,7 @@ class SeedsReport:
         ]
         lines += table_rows(summary)
         lines += ["", "mean over seeds / the real row's mean (release targets read this)"]
+        # "-" where the real row is 0 within its spread: no ratio to read
         lines += table_rows(
             {g: {m: Estimate(v, np.nan, np.nan) for m, v in ratios[g].items()} for g in GROUPS},
             fmt="{:.2f}",
@@ -153,6 +150,24 @@ class SeedsReport:
 
     def __str__(self) -> str:
         return self.table()
+
+
+def ratio_to_real(value: float, real: Estimate) -> float:
+    """`value` / the real row's mean, or NaN when that mean is not clearly above 0
+    (at most its spread over seeds): KID's real row, an unbiased estimate of 0, is as
+    often negative as positive, and a ratio to it says nothing.
+
+    Examples
+    --------
+    >>> round(ratio_to_real(0.5, Estimate(0.036, 0.033, 0.039)), 2)
+    13.89
+    >>> ratio_to_real(0.12, Estimate(-0.0004, -0.0013, 0.0005))
+    nan
+    """
+    if not (np.isfinite(real.value) and real.value > 0):
+        return float("nan")
+    spread = real.half_width if np.isfinite(real.half_width) else 0.0
+    return float(value) / real.value if real.value > spread else float("nan")
 
 
 def evaluate_seeds(model=None, *, seeds: Sequence[int] = (0, 1, 2), **kwargs) -> SeedsReport:

@@ -323,3 +323,15 @@ def test_cli_subprocess_missing_checkpoint(tmp_path):
     assert proc.returncode == 1
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
     assert not out.exists()
+
+
+def test_no_ratio_to_a_real_row_that_is_zero_within_its_spread():
+    from diffprob.evaluation.seeds import ratio_to_real
+    from diffprob.evaluation.uncertainty import Estimate
+
+    # the shipped pipeline's KID over seeds 0-2: real -0.0004 ± 0.0009 gave a ratio of -278
+    assert np.isnan(ratio_to_real(0.1225, Estimate(-0.0004, -0.0013, 0.0005)))
+    assert np.isnan(ratio_to_real(0.1225, Estimate(0.0005, -0.0004, 0.0014)))
+    assert np.isnan(ratio_to_real(1.0, Estimate(0.0, np.nan, np.nan)))
+    assert ratio_to_real(0.524, Estimate(0.036, 0.033, 0.039)) == pytest.approx(0.524 / 0.036)
+    assert ratio_to_real(2.0, Estimate(4.0, np.nan, np.nan)) == 0.5  # a single seed: no spread
