@@ -164,10 +164,9 @@ def ratio_to_real(value: float, real: Estimate) -> float:
     >>> ratio_to_real(0.12, Estimate(-0.0004, -0.0013, 0.0005))
     nan
     """
-    if not (np.isfinite(real.value) and real.value > 0):
-        return float("nan")
     spread = real.half_width if np.isfinite(real.half_width) else 0.0
-    return float(value) / real.value if real.value > spread else float("nan")
+    clearly_positive = np.isfinite(real.value) and real.value > max(spread, 0.0)
+    return float(value) / real.value if clearly_positive else float("nan")
 
 
 def evaluate_seeds(model=None, *, seeds: Sequence[int] = (0, 1, 2), **kwargs) -> SeedsReport:

@@ -121,6 +121,15 @@ class LatentScaling:
             )
         return scaling
 
+    @classmethod
+    def stored_in(cls, data: dict, channels: int) -> LatentScaling:
+        """The scaling a part's metadata or a pipeline file holds: its ``"latent_scaling"``,
+        or, in a file written before per-channel scaling, its ``"latent_scale_factor"``."""
+        stored = data.get("latent_scaling", data.get("latent_scale_factor"))
+        if stored is None:
+            raise ParameterError("holds no latent scaling")
+        return cls.coerce(stored, channels)
+
     # -- use ----------------------------------------------------------------------------
     @property
     def channels(self) -> int:

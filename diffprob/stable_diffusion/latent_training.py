@@ -294,11 +294,8 @@ def load_vae_part(path: str | os.PathLike) -> tuple[SpriteVAE, LatentScaling]:
         vae.load_state_dict(state)
     except (ParameterError, RuntimeError, TypeError) as exc:
         raise CheckpointError(f"{str(path)!r}: the weights do not fit the VAE ({exc})") from None
-    stored = metadata.get("latent_scaling", metadata.get("latent_scale_factor"))
-    if stored is None:
-        raise CheckpointError(f"{str(path)!r} holds no latent scaling")
     try:
-        scaling = LatentScaling.coerce(stored, vae.config.latent_channels)
+        scaling = LatentScaling.stored_in(metadata, vae.config.latent_channels)
     except ParameterError as exc:
         raise CheckpointError(f"{str(path)!r}: {exc}") from None
     return vae.eval(), scaling

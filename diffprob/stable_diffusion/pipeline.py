@@ -461,8 +461,7 @@ class Txt2ImgPipeline:
             return cls(
                 tokenizer=tokenizer,
                 schedule=NoiseSchedule.from_config(schedule),
-                # files written before per-channel scaling hold one global factor
-                latent_scaling=data.get("latent_scaling", data.get("latent_scale_factor")),
+                latent_scaling=LatentScaling.stored_in(data, parts["vae"].config.latent_channels),
                 guidance=data.get("guidance", DEFAULT_GUIDANCE),
                 metadata=metadata,
                 **parts,
