@@ -4,6 +4,11 @@
 :class:`~diffprob.stable_diffusion.fit.FitConfig` (length, optimiser, seed) and the run
 options of ``diffprob train`` (``--out``, ``--resume``, ``--device``, ``--threads``,
 ``--no-progress``, ``--json``); :func:`run_fit` runs one of them over a task.
+
+A run's options (the verb's own and the length and optimiser ones) are saved in
+``RUN_DIR/train_args.json`` when it starts; :func:`fill_options` takes every option not
+given on the command line from there on ``--resume`` (as ``diffprob train`` does), so
+that ``--resume`` alone continues a run.
 """
 
 from __future__ import annotations
@@ -15,7 +20,18 @@ from pathlib import Path
 
 from ._common import finite_float, non_negative_int, positive_int, print_json
 
-__all__ = ["add_fit_arguments", "fit_config_from_args", "run_fit"]
+__all__ = ["FIT_OPTIONS", "add_fit_arguments", "fill_options", "fit_config_from_args", "run_fit"]
+
+# The FitConfig fields the command line sets, and their kinds (defaults: FitConfig's).
+FIT_OPTIONS = {
+    "steps": int,
+    "minutes": float,
+    "batch_size": int,
+    "lr": float,
+    "warmup_steps": int,
+    "seed": int,
+    "checkpoint_every": int,
+}
 
 
 def add_fit_arguments(parser: argparse.ArgumentParser, defaults, out_default: str) -> None:
@@ -42,7 +58,8 @@ def add_fit_arguments(parser: argparse.ArgumentParser, defaults, out_default: st
     run.add_argument(
         "--resume",
         action="store_true",
-        help="continue from RUN_DIR/last.pt with the same options (--steps/--minutes may change)",
+        help="continue from RUN_DIR/last.pt with the options it was started with "
+        "(--steps/--minutes and --checkpoint-every may change)",
     )
     run.add_argument(
         "--checkpoint-every",
@@ -61,6 +78,26 @@ def add_fit_arguments(parser: argparse.ArgumentParser, defaults, out_default: st
     run.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
 
 
+def fill_options(args, options: dict) -> list[str]:
+    """Fill the options not given: from the run's train_args.json on --resume, else defaults.
+
+    `options` maps each of the verb's own options to ``(kind, default)``; the length and
+    optimiser options (:data:`FIT_OPTIONS`) come on top, with FitConfig's defaults. Returns
+    a line for the run's description when a resumed run reads its saved options.
+    """
+    from diffprob.diffusion.training.run_args import fill_run_options
+    from diffprob.diffusion.training.run_folder import ARGS_FILE
+
+    defaults = {**{k: default for k, (_, default) in options.items()}, **dict.fromkeys(FIT_OPTIONS)}
+    kinds = {**{k: kind for k, (kind, _) in options.items()}, **FIT_OPTIONS}
+    out = Path(args.out)
+    saved = args.resume and (out / ARGS_FILE).is_file()
+    changed = fill_run_options(args, out, defaults, kinds)
+    if not saved:
+        return []
+    return [f"resume: {', '.join(changed) or 'the saved options'} (from {out / ARGS_FILE})"]
+
+
 def fit_config_from_args(args, defaults):
     """`defaults` (a FitConfig) with the options given on the command line."""
     given = {
@@ -73,8 +110,11 @@ def fit_config_from_args(args, defaults):
     return replace(defaults, **given)
 
 
-def run_fit(task, config, args, describe: list[str], extra=None):
+def run_fit(task, config, args, describe: list[str], options: dict, extra=None):
     """Train `task` into ``args.out``; print `describe` and a summary; return the FitResult.
+
+    `options` are the verb's own (as for :func:`fill_options`); they and :data:`FIT_OPTIONS`
+    are saved in the run folder.
 
     `extra(result)`, if given, writes more files after a finished run and returns lines
     for the summary (e.g. the whole pipeline beside the U-Net).
@@ -95,8 +135,15 @@ def run_fit(task, config, args, describe: list[str], extra=None):
         torch.set_num_threads(args.threads)
     for line in describe:
         print(line, file=sys.stderr)
+    run_args = {name: getattr(args, name) for name in (*options, *FIT_OPTIONS)}
     result = fit(
-        task, config, out=out, resume=args.resume, device=args.device, progress=not args.no_progress
+        task,
+        config,
+        out=out,
+        resume=args.resume,
+        device=args.device,
+        progress=not args.no_progress,
+        run_args=run_args,
     )
     summary = {
         "run_dir": str(out),
@@ -112,7 +159,8 @@ def run_fit(task, config, args, describe: list[str], extra=None):
         print_json(summary)
     elif result.interrupted:
         print(
-            f"stopped at step {result.steps}; continue with the same command and --resume",
+            f"stopped at step {result.steps}; continue it with --out {out} --resume "
+            "(the saved options)",
             file=sys.stderr,
         )
     else:

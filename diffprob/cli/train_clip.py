@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from ._fit import add_fit_arguments, fit_config_from_args, run_fit
+from ._fit import add_fit_arguments, fill_options, fit_config_from_args, run_fit
+
+# The encoders' options: (kind, default); saved with the run for --resume.
+OPTIONS = {"width": (int, None), "layers": (int, None)}
 
 EPILOG = """\
 examples:
@@ -47,15 +50,16 @@ def run(args):
     from diffprob.stable_diffusion.clip_training import CLIPTask, default_text_config
     from diffprob.stable_diffusion.fit_config import CLIP_FIT
 
+    resumed = fill_options(args, OPTIONS)
     overrides = {k: getattr(args, k) for k in ("width", "layers") if getattr(args, k) is not None}
     task = CLIPTask(default_text_config(**overrides))
     config = fit_config_from_args(args, CLIP_FIT)
     length = f"{config.minutes:g} min" if config.minutes else f"{config.steps} steps"
-    describe = [
+    describe = resumed + [
         f"CLIP: {count_parameters(task.build_model()):,} parameters (text width "
         f"{task.text_config.width}, {task.text_config.layers} layers; vocabulary "
         f"{task.tokenizer.vocab_size} tokens)",
         f"data: fresh captioned generator sprites every step, batch {config.batch_size}; {length}",
     ]
-    result = run_fit(task, config, args, describe)
+    result = run_fit(task, config, args, describe, OPTIONS)
     return 130 if result.interrupted else 0

@@ -5,15 +5,23 @@ from __future__ import annotations
 import argparse
 
 from ._common import finite_float
-from ._fit import add_fit_arguments, fit_config_from_args, run_fit
+from ._fit import add_fit_arguments, fill_options, fit_config_from_args, run_fit
+
+# The parts and the U-Net's options: (kind, default); saved with the run for --resume.
+OPTIONS = {
+    "vae": (str, None),
+    "clip": (str, None),
+    "config": (str, "small"),
+    "prediction_type": (str, "v_prediction"),
+    "guidance": (float, None),
+}
 
 EPILOG = """\
 examples:
   diffprob train-txt2img --vae runs/vae/model.pt --clip runs/clip/model.pt --out runs/txt2img
   diffprob train-txt2img --vae runs/vae/model.pt --clip runs/clip/model.pt --minutes 20 \\
       --out runs/txt2img20
-  diffprob train-txt2img --vae runs/vae/model.pt --clip runs/clip/model.pt \\
-      --out runs/txt2img --resume                      # after Ctrl-C
+  diffprob train-txt2img --out runs/txt2img --resume   # after Ctrl-C: the saved options
   diffprob txt2img "a red potion" --ckpt runs/txt2img/txt2img.pt -o potions.png
 
 Each step draws fresh captioned sprites, encodes them with the frozen autoencoder (standardised
@@ -40,16 +48,18 @@ def register(subparsers):
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parts = parser.add_argument_group("parts")
-    parts.add_argument("--vae", required=True, metavar="FILE", help="RUN_DIR/model.pt of train-vae")
     parts.add_argument(
-        "--clip", required=True, metavar="FILE", help="RUN_DIR/model.pt of train-clip"
+        "--vae", metavar="FILE", help="RUN_DIR/model.pt of train-vae (required; --resume: saved)"
     )
-    parts.add_argument("--config", default="small", help="U-Net configuration (default small)")
+    parts.add_argument(
+        "--clip", metavar="FILE", help="RUN_DIR/model.pt of train-clip (required; --resume: saved)"
+    )
+    parts.add_argument("--config", help=f"U-Net configuration (default {OPTIONS['config'][1]})")
     parts.add_argument(
         "--prediction-type",
         choices=("epsilon", "v_prediction"),
-        default="v_prediction",
-        help="what the U-Net predicts (default v_prediction, on a zero-terminal-SNR schedule)",
+        help=f"what the U-Net predicts (default {OPTIONS['prediction_type'][1]}, "
+        "on a zero-terminal-SNR schedule)",
     )
     parts.add_argument(
         "--guidance",
@@ -65,6 +75,7 @@ def run(args):
     from pathlib import Path
 
     from diffprob.diffusion.models.unet import count_parameters
+    from diffprob.errors import ParameterError
     from diffprob.stable_diffusion.fit_config import TXT2IMG_FIT
     from diffprob.stable_diffusion.latent_training import (
         LatentDiffusionTask,
@@ -74,6 +85,10 @@ def run(args):
     from diffprob.stable_diffusion.parts import load_part
     from diffprob.stable_diffusion.text_unet import get_config
 
+    resumed = fill_options(args, OPTIONS)
+    for name, made_by in (("vae", "train-vae"), ("clip", "train-clip")):
+        if getattr(args, name) is None:
+            raise ParameterError(f"--{name} is required: the RUN_DIR/model.pt of {made_by}")
     # Each part file is read once; the U-Net's context width is the text encoder's.
     vae, scaling = load_vae_part(args.vae)
     text_encoder, tokenizer = load_text_part(args.clip)
@@ -87,7 +102,7 @@ def run(args):
     )
     config = fit_config_from_args(args, TXT2IMG_FIT)
     length = f"{config.minutes:g} min" if config.minutes else f"{config.steps} steps"
-    describe = [
+    describe = resumed + [
         f"text U-Net: {count_parameters(task.build_model()):,} parameters ({args.config}), "
         f"{args.prediction_type}; latents {'x'.join(map(str, task.vae.config.latent_shape))} "
         f"{task.latent_scaling.describe()}",
@@ -112,5 +127,5 @@ def run(args):
         pipeline.save(path)
         return [f"wrote {path} (the whole pipeline: diffprob txt2img --ckpt {path})"]
 
-    result = run_fit(task, config, args, describe, extra=save_pipeline)
+    result = run_fit(task, config, args, describe, OPTIONS, extra=save_pipeline)
     return 130 if result.interrupted else 0

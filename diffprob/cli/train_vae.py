@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import argparse
 
+from diffprob.stable_diffusion.fit_config import DEFAULT_KL_WEIGHT, DEFAULT_RECONSTRUCTION_LOSS
+
 from ._common import finite_float
-from ._fit import add_fit_arguments, fit_config_from_args, run_fit
+from ._fit import add_fit_arguments, fill_options, fit_config_from_args, run_fit
+
+# The autoencoder's options: (kind, default); saved with the run for --resume.
+OPTIONS = {
+    "channels": (int, None),
+    "kl_weight": (float, DEFAULT_KL_WEIGHT),
+    "recon_loss": (str, DEFAULT_RECONSTRUCTION_LOSS),
+}
 
 EPILOG = """\
 examples:
@@ -21,11 +30,7 @@ Diffusion's 0.18215 was measured). train-txt2img takes it with --vae.
 
 
 def register(subparsers):
-    from diffprob.stable_diffusion.fit_config import (
-        DEFAULT_KL_WEIGHT,
-        DEFAULT_RECONSTRUCTION_LOSS,
-        VAE_FIT,
-    )
+    from diffprob.stable_diffusion.fit_config import VAE_FIT
 
     parser = subparsers.add_parser(
         "train-vae",
@@ -43,13 +48,11 @@ def register(subparsers):
     model.add_argument(
         "--kl-weight",
         type=finite_float,
-        default=DEFAULT_KL_WEIGHT,
         help=f"weight of the KL term (default {DEFAULT_KL_WEIGHT:g})",
     )
     model.add_argument(
         "--recon-loss",
         choices=("l1", "mse"),
-        default=DEFAULT_RECONSTRUCTION_LOSS,
         help=f"reconstruction term (default {DEFAULT_RECONSTRUCTION_LOSS})",
     )
     add_fit_arguments(parser, VAE_FIT, "runs/vae")
@@ -62,15 +65,16 @@ def run(args):
     from diffprob.stable_diffusion.fit_config import VAE_FIT
     from diffprob.stable_diffusion.vae_training import VAETask
 
+    resumed = fill_options(args, OPTIONS)
     vae_config = VAEConfig() if args.channels is None else VAEConfig(channels=args.channels)
     config = fit_config_from_args(args, VAE_FIT)
     task = VAETask(vae_config, kl_weight=args.kl_weight, recon_loss=args.recon_loss)
     length = f"{config.minutes:g} min" if config.minutes else f"{config.steps} steps"
-    describe = [
+    describe = resumed + [
         f"autoencoder: {count_parameters(task.build_model()):,} parameters, "
         f"latents {'x'.join(map(str, vae_config.latent_shape))}, KL weight {args.kl_weight:g}, "
         f"{args.recon_loss} reconstruction",
         f"data: fresh generator sprites every step, batch {config.batch_size}; {length}",
     ]
-    result = run_fit(task, config, args, describe)
+    result = run_fit(task, config, args, describe, OPTIONS)
     return 130 if result.interrupted else 0

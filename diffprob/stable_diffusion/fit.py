@@ -22,6 +22,7 @@ rest the way ``diffprob train`` does for the pixel model:
 from __future__ import annotations
 
 import csv
+import json
 import os
 import sys
 import time
@@ -37,12 +38,17 @@ from diffprob.diffusion.training.budget import REPLAN_FRACTION, TimeBudget, cloc
 from diffprob.diffusion.training.config import learning_rate
 from diffprob.diffusion.training.ema import EMA
 from diffprob.diffusion.training.lock import RunLock
-from diffprob.diffusion.training.run_folder import INFERENCE_CHECKPOINT, LAST_CHECKPOINT, LOSS_LOG
+from diffprob.diffusion.training.run_folder import (
+    ARGS_FILE,
+    INFERENCE_CHECKPOINT,
+    LAST_CHECKPOINT,
+    LOSS_LOG,
+)
 from diffprob.diffusion.training.stop import StopFlag
 from diffprob.errors import CheckpointError, ParameterError, TrainingDivergedError
 from diffprob.stable_diffusion.fit_config import DEFAULT_FIT_STEPS, FitConfig
 from diffprob.stable_diffusion.parts import save_part
-from diffprob.util.atomic_save import torch_save_atomic
+from diffprob.util.atomic_save import torch_save_atomic, write_text_atomic
 from diffprob.util.jsonable import to_jsonable
 from diffprob.util.safe_load import load_weights_only
 
@@ -132,6 +138,7 @@ def fit(
     resume: bool = False,
     device="cpu",
     progress: bool = True,
+    run_args: dict | None = None,
 ) -> FitResult:
     """Train `task`'s network with `config`; write the run folder `out` if given.
 
@@ -150,6 +157,10 @@ def fit(
         "cpu", "cuda", "mps" or "auto".
     progress : bool
         Show a tqdm progress bar (with the time left, for a time budget) on stderr.
+    run_args : dict, optional
+        The command-line options the run was started with: written to
+        ``out/train_args.json`` once training starts (every check passed), so that
+        ``--resume`` can take them from there.
 
     Raises
     ------
@@ -179,6 +190,8 @@ def fit(
             _restore(run, folder / LAST_CHECKPOINT, task, config)
         elif folder is not None:
             _start_log(folder)
+        if folder is not None and run_args is not None:
+            write_text_atomic(json.dumps(run_args, indent=2) + "\n", folder / ARGS_FILE)
         bar = tqdm(
             total=_total(run, config),
             initial=run.step,

@@ -71,6 +71,8 @@ def test_txt2img_trains_into_a_pipeline_that_samples(parts, tmp_path, capsys):
         (["train-vae", "--kl-weight", "-1"], "kl_weight"),
         (["train-clip", "--lr", "0"], "lr must be in"),
         (["train-txt2img", "--vae", "missing.pt", "--clip", "missing.pt"], "no such file"),
+        (["train-txt2img", "--clip", "missing.pt"], "--vae is required"),
+        (["train-txt2img", "--vae", "missing.pt", "--resume"], "--clip is required"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, argv, message):
@@ -87,3 +89,42 @@ def test_an_existing_run_needs_resume(parts, capsys):
     assert "pass --resume" in capsys.readouterr().err
     assert main([*argv, "--out", str(parts / "vae"), "--resume", "--steps", "4"]) == 0
     assert load_part(parts / "vae" / "model.pt", "vae")[2]["steps"] == 4
+
+
+def test_resume_alone_continues_with_the_saved_options(parts, tmp_path, capsys):
+    out = tmp_path / "txt2img"
+    argv = ["train-txt2img", "--vae", str(parts / "vae" / "model.pt")]
+    argv += ["--clip", str(parts / "clip" / "model.pt"), "--config", "tiny", "--steps", "2"]
+    assert main([*argv, "--batch-size", "4", "--guidance", "1.5", *QUIET, "--out", str(out)]) == 0
+    saved = json.loads((out / "train_args.json").read_text())
+    assert saved["config"] == "tiny" and saved["batch_size"] == 4 and saved["steps"] == 2
+    capsys.readouterr()
+    # Neither the parts nor the network nor the batch size again: all from train_args.json.
+    assert main(["train-txt2img", "--resume", "--steps", "3", *QUIET, "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "resume: --steps 3 (was 2)" in err, err
+    pipeline = Txt2ImgPipeline.load(out / "txt2img.pt")
+    assert pipeline.unet.config.name == "tiny" and pipeline.guidance == 1.5
+    assert pipeline.metadata["fit"]["steps"] == 3
+    assert json.loads((out / "train_args.json").read_text())["steps"] == 3
+    # An option that changes what a step computes is still refused.
+    assert main(["train-txt2img", "--resume", "--batch-size", "8", *QUIET, "--out", str(out)]) == 1
+    assert "batch_size" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "saved, message",
+    [
+        ('{"channels": "wide"}', "channels (--channels) must be a int or null"),
+        ("[1, 2]", "does not hold a JSON object"),
+        ("{not json", "is not a readable JSON file"),
+    ],
+)
+def test_a_damaged_train_args_file_is_one_line(tmp_path, capsys, saved, message):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "train_args.json").write_text(saved)
+    assert main(["train-vae", "--resume", *QUIET, "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
+    assert sorted(p.name for p in out.iterdir()) == ["train_args.json"]

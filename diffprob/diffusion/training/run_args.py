@@ -102,15 +102,19 @@ def train_config_of(args) -> TrainConfig:
     return TrainConfig(**settings)
 
 
-def read_run_options(path: Path) -> dict:
-    """The options in a run's train_args.json, each checked to be of its option's kind."""
+def read_run_options(path: Path, kinds: dict | None = None) -> dict:
+    """The options in a run's train_args.json, each checked to be of its option's kind.
+
+    `kinds` maps each option to its type (default: those of ``diffprob train``).
+    """
+    kinds = _OPTION_KINDS if kinds is None else kinds
     try:
         saved = json.loads(path.read_text())
     except (OSError, ValueError) as err:
         raise CheckpointError(f"{str(path)!r} is not a readable JSON file: {err}") from None
     if not isinstance(saved, dict):
         raise CheckpointError(f"{str(path)!r} does not hold a JSON object")
-    for name, kind in _OPTION_KINDS.items():
+    for name, kind in kinds.items():
         value = saved.get(name)
         ok = value is None or (
             isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
@@ -127,25 +131,29 @@ def read_run_options(path: Path) -> dict:
     return saved
 
 
-def fill_run_options(args, out: Path) -> list[str]:
+def fill_run_options(
+    args, out: Path, options: dict | None = None, kinds: dict | None = None
+) -> list[str]:
     """Replace options not given (None) by the run's saved ones (on --resume) or defaults.
 
-    Returns the options given on the command line that change a saved one, as
-    ``"--steps 300 (was 200)"``.
+    `options` maps each option to its default and `kinds` to its type (default: those of
+    ``diffprob train``, :data:`RUN_OPTIONS`). Returns the options given on the command
+    line that change a saved one, as ``"--steps 300 (was 200)"``.
     """
+    options = RUN_OPTIONS if options is None else options
     saved = {}
     path = out / ARGS_FILE
     if args.resume and path.is_file():
-        saved = read_run_options(path)
+        saved = read_run_options(path, kinds)
     changed = [
         f"--{name.replace('_', '-')} {getattr(args, name)} (was {_shown(saved[name])})"
-        for name in RUN_OPTIONS
+        for name in options
         if getattr(args, name) is not None and name in saved and getattr(args, name) != saved[name]
     ]
     length = ("steps", "epochs", "minutes")  # one given replaces the run's
-    if any(getattr(args, name) is not None for name in length):
+    if any(getattr(args, name, None) is not None for name in length):
         saved = {k: v for k, v in saved.items() if k not in length}
-    for name, default in RUN_OPTIONS.items():
+    for name, default in options.items():
         if getattr(args, name) is None:
             setattr(args, name, saved.get(name, default))
     return changed

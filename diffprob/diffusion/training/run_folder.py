@@ -24,13 +24,12 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from diffprob.diffusion.model_range import from_model_range
+from diffprob.util.atomic_save import write_text_atomic
 
 if TYPE_CHECKING:
     from diffprob.diffusion.checkpoint import Checkpoint
@@ -93,7 +92,7 @@ class RunFolder:
                 stale.unlink(missing_ok=True)
         self.describe(config_json)
         if run_args is not None:
-            _write_text(self.path / ARGS_FILE, json.dumps(run_args, indent=2) + "\n")
+            write_text_atomic(json.dumps(run_args, indent=2) + "\n", self.path / ARGS_FILE)
         csv_path = self.path / LOSS_LOG
         rows = []
         if resume_step and csv_path.is_file():  # drop rows written after the checkpoint
@@ -107,7 +106,7 @@ class RunFolder:
     def describe(self, config_json: dict) -> None:
         """(Re)write config.json, e.g. once a time budget's plan is made."""
         if self:
-            _write_text(self.path / CONFIG_FILE, json.dumps(config_json, indent=2) + "\n")
+            write_text_atomic(json.dumps(config_json, indent=2) + "\n", self.path / CONFIG_FILE)
 
     def log(self, row: dict) -> None:
         """Append one row (:attr:`COLUMNS`) to loss.csv."""
@@ -177,19 +176,6 @@ class RunFolder:
 
 
 _PREVIEW_PER_CLASS = 8
-
-
-def _write_text(path: Path, text: str) -> None:
-    """Write `text` atomically, as Checkpoint.save does: a temporary file, then rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _preview_images(ema_model, schedule, seed: int):
