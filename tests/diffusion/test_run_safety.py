@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from types import SimpleNamespace
 
 import pytest
@@ -270,7 +269,6 @@ def test_divergence_keeps_the_last_finite_checkpoint(tmp_path, monkeypatch):
 
     monkeypatch.setattr(training, "_optimisation_step", nan_from_step_5)
     config = TrainConfig(steps=20, batch_size=8, warmup_steps=2, log_every=2, checkpoint_every=2)
-    started = time.perf_counter()
     with pytest.raises(TrainingDivergedError, match="not finite for 4 steps in a row") as exc:
         train(
             data,
@@ -281,7 +279,6 @@ def test_divergence_keeps_the_last_finite_checkpoint(tmp_path, monkeypatch):
             device="cpu",
             progress=False,
         )
-    assert time.perf_counter() - started < 30
     # Steps 5 to 8 were non-finite: found at the log row of step 8 (two at that of step 6,
     # below MAX_NONFINITE_STEPS), before its checkpoint.
     assert training.MAX_NONFINITE_STEPS == 3
