@@ -23,6 +23,11 @@ loaded machine hurts both alike.
     .venv/bin/python bench/bench_time_to_quality.py --minutes 2,5,10,15 --out runs/ttq
     .venv/bin/python bench/bench_time_to_quality.py --minutes 5,15 --parallel --save-models
     .venv/bin/python bench/bench_time_to_quality.py --minutes 0.2 --n-eval 50 --config tiny  # smoke
+    .venv/bin/python bench/bench_time_to_quality.py --plot docs/figures/time_to_quality.json
+
+``--plot`` only draws the figure of a rows file, e.g. the one in ``docs/figures`` whose rows
+were gathered from ``diffprob evaluate --seeds 0,1,2`` reports of longer runs (mean, with the
+spread over seeds as ``<figure>_sd``).
 """
 
 from __future__ import annotations
@@ -99,10 +104,27 @@ def plot(rows: list[dict], path: Path) -> None:
     for ax, (key, label) in zip(fig.subplots(1, len(panels)), panels, strict=True):
         for recipe in dict.fromkeys(r["recipe"] for r in rows):
             mine = [r for r in rows if r["recipe"] == recipe]
-            ax.plot([r["minutes"] for r in mine], [r[key] for r in mine], "o-", label=recipe)
-        ax.set(xlabel="training minutes (2-core CPU)", title=label)
+            # A row measured over several seeds carries its spread as "<key>_sd".
+            spread = [r.get(f"{key}_sd", 0.0) for r in mine]
+            ax.errorbar(
+                [r["minutes"] for r in mine],
+                [r[key] for r in mine],
+                yerr=spread,
+                fmt="o-",
+                capsize=3,
+                label=recipe,
+            )
+        # Budgets and ratios that span decades read on log axes; 1 is the yardstick itself.
+        minutes = [r["minutes"] for r in rows]
+        if max(minutes) > 20 * min(minutes):
+            ax.set_xscale("log")
+        if key != "accuracy":
+            ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+            if max(r[key] for r in rows) > 20 * min(r[key] for r in rows):
+                ax.set_yscale("log")
+        ax.set(xlabel="training minutes (CPU)", title=label)
         ax.grid(alpha=0.3)
-    fig.axes[0].legend(fontsize=8)
+    fig.axes[-1].legend(fontsize=8)
     fig.savefig(path, dpi=100)
 
 
@@ -137,7 +159,18 @@ def main() -> None:
         "--parallel", action="store_true", help="one process per recipe, one thread each"
     )
     parser.add_argument("--save-models", action="store_true", help="keep every trained model")
+    parser.add_argument(
+        "--plot",
+        metavar="ROWS_JSON",
+        help="only draw the figure of a rows file (time_to_quality.json, or rows gathered "
+        "from diffprob evaluate --seeds reports) beside it, as .png",
+    )
     args = parser.parse_args()
+    if args.plot:
+        rows_path = Path(args.plot)
+        plot(json.loads(rows_path.read_text()), rows_path.with_suffix(".png"))
+        print(f"wrote {rows_path.with_suffix('.png')}")
+        return
     budgets = [float(m) for m in args.minutes.split(",")]
     recipes = args.recipes.split(",")
     out = Path(args.out)

@@ -18,8 +18,8 @@ OPTIONS = {
 
 EPILOG = """\
 examples:
-  diffprob train-vae --out runs/vae                    # the shipped autoencoder's command
-  diffprob train-vae --minutes 10 --out runs/vae10
+  diffprob train-vae --out runs/vae                    # the default 3000 steps
+  diffprob train-vae --minutes 55 --out runs/vae55     # the shipped autoencoder's command
   diffprob train-vae --out runs/vae --resume           # after Ctrl-C
   diffprob train-vae --steps 20 --channels 8 --no-progress --out runs/try-vae
 
