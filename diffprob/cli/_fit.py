@@ -133,8 +133,11 @@ def run_fit(task, config, args, describe: list[str], options: dict, extra=None):
         import torch
 
         torch.set_num_threads(args.threads)
-    for line in describe:
-        print(line, file=sys.stderr)
+
+    def print_description():
+        for line in describe:
+            print(line, file=sys.stderr)
+
     run_args = {name: getattr(args, name) for name in (*options, *FIT_OPTIONS)}
     result = fit(
         task,
@@ -144,6 +147,7 @@ def run_fit(task, config, args, describe: list[str], options: dict, extra=None):
         device=args.device,
         progress=not args.no_progress,
         run_args=run_args,
+        on_start=print_description,
     )
     summary = {
         "run_dir": str(out),

@@ -139,6 +139,7 @@ def fit(
     device="cpu",
     progress: bool = True,
     run_args: dict | None = None,
+    on_start=None,
 ) -> FitResult:
     """Train `task`'s network with `config`; write the run folder `out` if given.
 
@@ -161,6 +162,9 @@ def fit(
         The command-line options the run was started with: written to
         ``out/train_args.json`` once training starts (every check passed), so that
         ``--resume`` can take them from there.
+    on_start : callable, optional
+        Called with no arguments once every check has passed and training starts (the
+        command line prints its description then, so that a refusal stays one line).
 
     Raises
     ------
@@ -192,6 +196,8 @@ def fit(
             _start_log(folder)
         if folder is not None and run_args is not None:
             write_text_atomic(json.dumps(run_args, indent=2) + "\n", folder / ARGS_FILE)
+        if on_start is not None:
+            on_start()
         bar = tqdm(
             total=_total(run, config),
             initial=run.step,

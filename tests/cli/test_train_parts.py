@@ -71,6 +71,7 @@ def test_txt2img_trains_into_a_pipeline_that_samples(parts, tmp_path, capsys):
         (["train-vae", "--kl-weight", "-1"], "kl_weight"),
         (["train-clip", "--lr", "0"], "lr must be in"),
         (["train-txt2img", "--vae", "missing.pt", "--clip", "missing.pt"], "no such file"),
+        (["train-vae", "--resume"], "nothing to resume"),
         (["train-txt2img", "--clip", "missing.pt"], "--vae is required"),
         (["train-txt2img", "--vae", "missing.pt", "--resume"], "--clip is required"),
     ],
