@@ -22,7 +22,6 @@ rest the way ``diffprob train`` does for the pixel model:
 from __future__ import annotations
 
 import csv
-import json
 import os
 import sys
 import time
@@ -39,16 +38,16 @@ from diffprob.diffusion.training.config import learning_rate
 from diffprob.diffusion.training.ema import EMA
 from diffprob.diffusion.training.lock import RunLock
 from diffprob.diffusion.training.run_folder import (
-    ARGS_FILE,
     INFERENCE_CHECKPOINT,
     LAST_CHECKPOINT,
     LOSS_LOG,
+    write_run_args,
 )
 from diffprob.diffusion.training.stop import StopFlag
 from diffprob.errors import CheckpointError, ParameterError, TrainingDivergedError
 from diffprob.stable_diffusion.fit_config import DEFAULT_FIT_STEPS, FitConfig
 from diffprob.stable_diffusion.parts import save_part
-from diffprob.util.atomic_save import torch_save_atomic, write_text_atomic
+from diffprob.util.atomic_save import torch_save_atomic
 from diffprob.util.jsonable import to_jsonable
 from diffprob.util.safe_load import load_weights_only
 
@@ -195,7 +194,7 @@ def fit(
         elif folder is not None:
             _start_log(folder)
         if folder is not None and run_args is not None:
-            write_text_atomic(json.dumps(run_args, indent=2) + "\n", folder / ARGS_FILE)
+            write_run_args(folder, run_args)
         if on_start is not None:
             on_start()
         bar = tqdm(

@@ -43,6 +43,7 @@ __all__ = [
     "LOSS_PLOT",
     "PREVIEWS",
     "ARGS_FILE",
+    "write_run_args",
 ]
 
 LAST_CHECKPOINT = "last.pt"
@@ -92,7 +93,7 @@ class RunFolder:
                 stale.unlink(missing_ok=True)
         self.describe(config_json)
         if run_args is not None:
-            write_text_atomic(json.dumps(run_args, indent=2) + "\n", self.path / ARGS_FILE)
+            write_run_args(self.path, run_args)
         csv_path = self.path / LOSS_LOG
         rows = []
         if resume_step and csv_path.is_file():  # drop rows written after the checkpoint
@@ -176,6 +177,12 @@ class RunFolder:
 
 
 _PREVIEW_PER_CLASS = 8
+
+
+def write_run_args(folder: Path, run_args: dict) -> None:
+    """Write the options a run was started with to ``folder/train_args.json`` (atomically),
+    what ``--resume`` reads back (:func:`~diffprob.diffusion.training.run_args.read_run_options`)."""
+    write_text_atomic(json.dumps(run_args, indent=2) + "\n", Path(folder) / ARGS_FILE)
 
 
 def _preview_images(ema_model, schedule, seed: int):
